@@ -13,7 +13,16 @@ const RECORD_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$/;
 export class RecordStore<T extends object> {
   readonly dir: string;
 
-  constructor(stateDir: string, readonly kind: string) {
+  /**
+   * @param durable fsync each write. Records of kernel objects (endpoints) need
+   *   no fsync: a process crash keeps the page cache, and a host crash takes the
+   *   links and namespaces with it. Networks and pools must survive a reboot.
+   */
+  constructor(
+    stateDir: string,
+    readonly kind: string,
+    private readonly durable = true,
+  ) {
     this.dir = join(stateDir, kind);
   }
 
@@ -35,7 +44,7 @@ export class RecordStore<T extends object> {
 
   async put(id: string, record: T): Promise<void> {
     try {
-      await writeJsonAtomically(this.pathOf(id), record);
+      await writeJsonAtomically(this.pathOf(id), record, { fsync: this.durable });
     } catch (err) {
       if (err instanceof PluginError) throw err;
       throw new PluginError('STATE_FAILED', `writing ${this.kind} record ${id}: ${(err as Error).message}`, { cause: err });

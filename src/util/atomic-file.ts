@@ -2,14 +2,21 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 
-/** Writes a file via temp + fsync + rename, so readers never see a half-written file. */
-export async function writeFileAtomically(path: string, data: string | Buffer, mode = 0o600): Promise<void> {
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  await writeFileAtomic(path, data, { mode, fsync: true });
+export interface AtomicWriteOptions {
+  /** File mode; state is private to root by default. */
+  mode?: number;
+  /** fsync before the rename (survives power loss, costs a few ms). */
+  fsync?: boolean;
 }
 
-export async function writeJsonAtomically(path: string, value: unknown, mode = 0o600): Promise<void> {
-  await writeFileAtomically(path, `${JSON.stringify(value, null, 2)}\n`, mode);
+/** Writes a file via temp + rename, so readers never see a half-written file. */
+export async function writeFileAtomically(path: string, data: string | Buffer, options: AtomicWriteOptions = {}): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  await writeFileAtomic(path, data, { mode: options.mode ?? 0o600, fsync: options.fsync ?? true });
+}
+
+export async function writeJsonAtomically(path: string, value: unknown, options: AtomicWriteOptions = {}): Promise<void> {
+  await writeFileAtomically(path, `${JSON.stringify(value, null, 2)}\n`, options);
 }
 
 /** Reads and parses JSON; returns undefined if the file does not exist. Corrupt JSON throws. */

@@ -1,0 +1,105 @@
+import { readdir } from 'node:fs/promises';
+import type { Logger } from '../log.js';
+import type { CommandRunner } from './command.js';
+
+const NETNS_DIR = '/run/netns';
+
+export interface StagingLease {
+  /** Name under /run/netns, as `ip -n` takes it. */
+  readonly name: string;
+  /** Path for CNI_NETNS. */
+  readonly path: string;
+}
+
+/**
+ * A pool of private network namespaces in which CNI chains run before the
+ * resulting interface is handed to Docker (the container's own netns usually
+ * does not exist yet at CreateEndpoint). A namespace is clean again once its
+ * interface has been moved out, so namespaces are reused: the hot path pays for
+ * `ip netns add` only when more operations run at once than ever before.
+ * One lease = one operation; a namespace is never shared by two operations, as
+ * two chains in one netns would fight over routes.
+ */
+export class StagingNetnsPool {
+  private readonly idle: string[] = [];
+  private readonly all = new Set<string>();
+  private counter = 0;
+
+  constructor(
+    private readonly prefix: string,
+    private readonly run: CommandRunner,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Removes namespaces left by an earlier run (they may hold half-made links), then pre-creates `warm` namespaces. */
+  async init(warm = 2): Promise<void> {
+    for (const stale of await this.listExisting()) {
+      if (ownerIsAnotherLiveProcess(stale)) continue;
+      await this.destroyByName(stale);
+    }
+    for (let i = 0; i < warm; i++) this.idle.push(await this.create());
+  }
+
+  async acquire(): Promise<StagingLease> {
+    const name = this.idle.pop() ?? (await this.create());
+    return { name, path: `${NETNS_DIR}/${name}` };
+  }
+
+  /** Returns a clean namespace to the pool. A namespace that may hold leftovers must be released with `dirty`. */
+  release(lease: StagingLease, dirty = false): void {
+    if (!this.all.has(lease.name)) return;
+    if (!dirty) {
+      this.idle.push(lease.name);
+      return;
+    }
+    this.all.delete(lease.name);
+    // Off the request path: deleting a netns destroys whatever links are still inside it.
+    void this.destroyByName(lease.name);
+  }
+
+  /** Deletes every namespace of this pool (shutdown of tests; the plugin keeps them across restarts). */
+  async destroyAll(): Promise<void> {
+    this.idle.length = 0;
+    for (const name of [...this.all]) await this.destroyByName(name);
+    this.all.clear();
+  }
+
+  private async create(): Promise<string> {
+    for (;;) {
+      const name = `${this.prefix}-${process.pid}-${this.counter++}`;
+      if (this.all.has(name)) continue;
+      await this.run('ip', ['netns', 'add', name]);
+      this.all.add(name);
+      return name;
+    }
+  }
+
+  /** Names of this prefix present under /run/netns (e.g. left by a crashed run). */
+  async listExisting(): Promise<string[]> {
+    try {
+      return (await readdir(NETNS_DIR)).filter((name) => name.startsWith(`${this.prefix}-`));
+    } catch {
+      return [];
+    }
+  }
+
+  private async destroyByName(name: string): Promise<void> {
+    try {
+      await this.run('ip', ['netns', 'del', name]);
+    } catch (err) {
+      this.logger.warn({ err, netns: name }, 'could not delete staging netns');
+    }
+  }
+}
+
+/** Names carry the creating PID, so a second instance (e.g. a test run) never deletes a live instance's namespaces. */
+function ownerIsAnotherLiveProcess(name: string): boolean {
+  const pid = Number(/-(\d+)-\d+$/.exec(name)?.[1]);
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

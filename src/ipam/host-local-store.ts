@@ -1,0 +1,147 @@
+/**
+ * Read-only view of host-local's on-disk state, plus removal of a whole
+ * network directory. The layout (host-local 1.1.1, verified by a real ADD):
+ *   <dataDir>/<network name>/<ip>                 "<containerId>\r\n<ifName>"
+ *   <dataDir>/<network name>/last_reserved_ip.<N>
+ *   <dataDir>/<network name>/lock                 (flock'd by every call)
+ * File names of addresses are Go's net.IP.String(), which formatIp reproduces.
+ */
+import { lstat, readdir, readFile, rmdir, unlink } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { PluginError } from '../errors.js';
+import { formatIp, parseIp, type IpAddr } from './ip-math.js';
+import { isPoolId } from './pool-record.js';
+
+export interface HostLocalReservation {
+  containerId: string;
+  ifName: string;
+}
+
+/** What host-local writes into an allocation file is only trusted if it looks like this. */
+const CONTAINER_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,255}$/;
+const IFNAME_PATTERN = /^[A-Za-z0-9_.-]{1,15}$/;
+const MAX_RESERVATION_FILE_BYTES = 1024;
+
+/** The directory host-local uses for a pool; refuses anything that could escape dataDir. */
+export function poolDirOf(dataDir: string, poolId: string): string {
+  if (!isPoolId(poolId)) throw new PluginError('INVALID_ARGUMENT', `invalid PoolID "${poolId}"`);
+  const base = resolve(dataDir);
+  const dir = join(base, poolId);
+  if (dirname(dir) !== base) throw new PluginError('INVALID_ARGUMENT', `PoolID "${poolId}" escapes the host-local data dir`);
+  return dir;
+}
+
+/** Parses an allocation file's content; undefined if it is not what host-local writes. */
+export function parseReservation(content: string): HostLocalReservation | undefined {
+  const [containerId = '', ifName = 'eth0'] = content.split(/\r?\n/).map((s) => s.trim());
+  if (!CONTAINER_ID_PATTERN.test(containerId) || !IFNAME_PATTERN.test(ifName)) return undefined;
+  return { containerId, ifName };
+}
+
+function isHostLocalBookkeeping(name: string): boolean {
+  return name === 'lock' || /^last_reserved_ip\.[0-9]{1,4}$/.test(name);
+}
+
+/** A file name host-local would use for an address (canonical form only). */
+function addressOfFileName(name: string): IpAddr | undefined {
+  const addr = parseIp(name);
+  return addr && formatIp(addr) === name ? addr : undefined;
+}
+
+export class HostLocalStore {
+  constructor(readonly dataDir: string) {}
+
+  poolDir(poolId: string): string {
+    return poolDirOf(this.dataDir, poolId);
+  }
+
+  /** The reservation holding `addr`, or undefined if the address is free. */
+  async reservationOf(poolId: string, addr: IpAddr): Promise<HostLocalReservation | undefined> {
+    const path = join(this.poolDir(poolId), formatIp(addr));
+    try {
+      const info = await lstat(path);
+      if (!info.isFile() || info.size > MAX_RESERVATION_FILE_BYTES) {
+        throw new PluginError('STATE_FAILED', `host-local allocation ${path} is not a small regular file`);
+      }
+      const reservation = parseReservation(await readFile(path, 'utf8'));
+      if (!reservation) throw new PluginError('STATE_FAILED', `host-local allocation ${path} has unexpected content`);
+      return reservation;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') {
+        return undefined;
+      }
+      if (err instanceof PluginError) throw err;
+      throw new PluginError('STATE_FAILED', `reading host-local allocation ${path}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** Whether host-local has a file for `addr`, whatever its content. */
+  async isAllocated(poolId: string, addr: IpAddr): Promise<boolean> {
+    const path = join(this.poolDir(poolId), formatIp(addr));
+    try {
+      await lstat(path);
+      return true;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return false;
+      throw new PluginError('STATE_FAILED', `checking host-local allocation ${path}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** Every address host-local has handed out in a pool (canonical IP string -> holder). */
+  async reservations(poolId: string): Promise<Map<string, HostLocalReservation>> {
+    const dir = this.poolDir(poolId);
+    const out = new Map<string, HostLocalReservation>();
+    for (const name of (await this.entries(dir)).sort()) {
+      const addr = addressOfFileName(name);
+      if (!addr) continue;
+      const reservation = await this.reservationOf(poolId, addr).catch(() => undefined);
+      if (reservation) out.set(name, reservation);
+    }
+    return out;
+  }
+
+  /**
+   * Removes the pool's host-local directory: only regular files host-local
+   * creates (addresses, last_reserved_ip.N, lock), never following symlinks.
+   * Returns the names left behind (foreign files), if any; the directory then stays.
+   */
+  async removePoolDir(poolId: string): Promise<string[]> {
+    const dir = this.poolDir(poolId);
+    let dirInfo;
+    try {
+      dirInfo = await lstat(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+    if (!dirInfo.isDirectory()) return [dir];
+    const leftovers: string[] = [];
+    for (const name of await this.entries(dir)) {
+      const path = join(dir, name);
+      const info = await lstat(path).catch(() => undefined);
+      if (!info) continue;
+      if (info.isFile() && (isHostLocalBookkeeping(name) || addressOfFileName(name))) {
+        await unlink(path).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== 'ENOENT') throw err;
+        });
+      } else {
+        leftovers.push(name);
+      }
+    }
+    if (leftovers.length > 0) return leftovers;
+    await rmdir(dir).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+    return [];
+  }
+
+  private async entries(dir: string): Promise<string[]> {
+    try {
+      return await readdir(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw new PluginError('STATE_FAILED', `listing host-local dir ${dir}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+}

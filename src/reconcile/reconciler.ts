@@ -1,0 +1,223 @@
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { CachedAttachment } from '../cni/types.js';
+import type { Logger } from '../log.js';
+import type { NetworkRecord, EndpointRecord } from '../network/records.js';
+import type { PoolRecord } from '../ipam/pool-record.js';
+import type { DockerNetworkView, DockerView } from './docker-view.js';
+
+export type GcKind = 'endpoint' | 'network' | 'pool' | 'reservation' | 'cache' | 'link' | 'firewall';
+
+export interface GcAction {
+  kind: GcKind;
+  id: string;
+  reason: string;
+  error?: string;
+}
+
+export interface GcReport {
+  dryRun: boolean;
+  dockerReachable: boolean;
+  actions: GcAction[];
+}
+
+/** What the reconciler may inspect and remove; the drivers provide it, under their own locks. */
+export interface ReconcileTargets {
+  listNetworks(): NetworkRecord[];
+  listEndpoints(): EndpointRecord[];
+  removeStaleEndpoint(id: string): Promise<void>;
+  removeStaleNetwork(id: string): Promise<void>;
+  listPools(): Promise<PoolRecord[]>;
+  listReservations(poolId: string): Promise<Map<string, { containerId: string; ifName: string }>>;
+  releaseAddress(poolId: string, ip: string): Promise<void>;
+  releasePool(poolId: string): Promise<void>;
+  listCachedAttachments(): Promise<CachedAttachment[]>;
+  deleteCachedAttachment(entry: CachedAttachment): Promise<void>;
+  listTaggedFirewallNetworks(): Promise<Set<string>>;
+  removeFirewallNetwork(idPrefix: string): Promise<void>;
+  deleteLink(name: string): Promise<void>;
+}
+
+export interface ReconcilerOptions {
+  targets: ReconcileTargets;
+  docker: DockerView;
+  hostLocalDataDir: string;
+  logger: Logger;
+  /** Objects younger than this are never touched: Docker may not have recorded them yet. */
+  graceMs?: number;
+  /** Lists link names of this host (default: /sys/class/net). */
+  listLinks?: () => Promise<string[]>;
+  now?: () => number;
+}
+
+/** Names docker-cni gives links: container links `dc` + 13 hex, bridges `dcni-` + 10 hex. */
+const OUR_CONTAINER_LINK = /^dc[0-9a-f]{13}$/;
+const OUR_BRIDGE = /^dcni-[0-9a-f]{10}$/;
+/** host-local reservations the IPAM driver made (see ipam-driver ALLOCATION_ID_PREFIX). */
+const OUR_ALLOCATION = /^dcni-alloc-/;
+
+/**
+ * Compares docker-cni's records, the CNI cache, host-local reservations, links
+ * and firewall rules with what Docker knows, and removes what no longer exists
+ * (kubelet/containerd-style CNI GC). Never touches anything younger than the
+ * grace period or anything Docker still lists. Runs in the background or from
+ * the CLI, never inside a plugin request.
+ */
+export class Reconciler {
+  private readonly graceMs: number;
+  private readonly now: () => number;
+  private running: Promise<GcReport> | undefined;
+
+  constructor(private readonly opts: ReconcilerOptions) {
+    this.graceMs = opts.graceMs ?? 60_000;
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** One pass; concurrent callers share the pass in flight. */
+  run(options: { dryRun?: boolean } = {}): Promise<GcReport> {
+    if (!this.running) {
+      this.running = this.pass(options.dryRun ?? false).finally(() => {
+        this.running = undefined;
+      });
+    }
+    return this.running;
+  }
+
+  private old(iso: string | undefined): boolean {
+    const t = iso ? Date.parse(iso) : NaN;
+    return Number.isNaN(t) || this.now() - t > this.graceMs;
+  }
+
+  private async pass(dryRun: boolean): Promise<GcReport> {
+    const { targets, logger } = this.opts;
+    const actions: GcAction[] = [];
+    const act = async (action: GcAction, work: () => Promise<void>): Promise<void> => {
+      actions.push(action);
+      if (dryRun) return;
+      try {
+        await work();
+      } catch (err) {
+        action.error = err instanceof Error ? err.message : String(err);
+        logger.warn({ action }, 'reconciliation step failed');
+      }
+    };
+
+    let dockerNetworks: DockerNetworkView[] | undefined;
+    try {
+      dockerNetworks = await this.opts.docker.networks();
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, 'Docker unreachable; reconciling local state only');
+    }
+
+    // Snapshots are taken links → cache → records, so anything a concurrent
+    // CreateEndpoint makes after the record snapshot is already in the record.
+    const links = await (this.opts.listLinks ?? listSysLinks)();
+    const cache = await targets.listCachedAttachments();
+
+    if (dockerNetworks) {
+      const dockerById = new Map(dockerNetworks.map((n) => [n.id, n]));
+      for (const network of targets.listNetworks()) {
+        const known = dockerById.get(network.id);
+        if (!known) {
+          if (this.old(network.createdAt)) {
+            await act({ kind: 'network', id: network.id, reason: 'Docker no longer has this network' }, () =>
+              targets.removeStaleNetwork(network.id),
+            );
+          }
+          continue;
+        }
+        const live = new Set(known.endpoints.map((e) => e.id));
+        for (const endpoint of targets.listEndpoints().filter((e) => e.networkId === network.id)) {
+          if (!live.has(endpoint.id) && this.old(endpoint.createdAt)) {
+            await act({ kind: 'endpoint', id: endpoint.id, reason: 'no container of this network holds the endpoint' }, () =>
+              targets.removeStaleEndpoint(endpoint.id),
+            );
+          }
+        }
+      }
+      for (const endpoint of targets.listEndpoints()) {
+        if (!targets.listNetworks().some((n) => n.id === endpoint.networkId) && this.old(endpoint.createdAt)) {
+          await act({ kind: 'endpoint', id: endpoint.id, reason: 'its network is gone' }, () => targets.removeStaleEndpoint(endpoint.id));
+        }
+      }
+      await this.reconcilePools(dockerNetworks, act);
+    }
+
+    const endpointIds = new Set(targets.listEndpoints().map((e) => e.id));
+    const ourCniNames = new Set(targets.listNetworks().map((n) => n.cniName));
+    for (const entry of cache) {
+      const ours = ourCniNames.has(entry.networkName) || entry.networkName.startsWith('dcni-');
+      if (ours && !endpointIds.has(entry.containerId)) {
+        await act(
+          { kind: 'cache', id: `${entry.networkName}/${entry.containerId}/${entry.ifName}`, reason: 'cached attachment without an endpoint' },
+          () => targets.deleteCachedAttachment(entry),
+        );
+      }
+    }
+
+    const linkOwners = new Set(targets.listEndpoints().map((e) => e.hostLinkName));
+    const bridges = new Set(targets.listNetworks().map((n) => n.bridge).filter((b): b is string => !!b));
+    for (const link of links) {
+      if (OUR_CONTAINER_LINK.test(link) && !linkOwners.has(link)) {
+        await act({ kind: 'link', id: link, reason: 'container link without an endpoint' }, () => targets.deleteLink(link));
+      } else if (OUR_BRIDGE.test(link) && !bridges.has(link)) {
+        await act({ kind: 'link', id: link, reason: 'bridge without a network' }, () => targets.deleteLink(link));
+      }
+    }
+
+    const networkPrefixes = new Set(targets.listNetworks().map((n) => n.id.slice(0, 12)));
+    for (const prefix of await targets.listTaggedFirewallNetworks()) {
+      if (!networkPrefixes.has(prefix)) {
+        await act({ kind: 'firewall', id: prefix, reason: 'rules of a network that no longer exists' }, () =>
+          targets.removeFirewallNetwork(prefix),
+        );
+      }
+    }
+
+    if (actions.length > 0) logger.info({ dryRun, actions }, 'reconciliation pass');
+    return { dryRun, dockerReachable: dockerNetworks !== undefined, actions };
+  }
+
+  private async reconcilePools(
+    dockerNetworks: DockerNetworkView[],
+    act: (action: GcAction, work: () => Promise<void>) => Promise<void>,
+  ): Promise<void> {
+    const { targets } = this.opts;
+    for (const pool of await targets.listPools()) {
+      const holders = dockerNetworks.filter((n) => n.subnets.includes(pool.pool));
+      if (holders.length === 0) {
+        if (this.old(pool.createdAt)) {
+          await act({ kind: 'pool', id: pool.poolId, reason: `no Docker network uses ${pool.pool}` }, () =>
+            targets.releasePool(pool.poolId),
+          );
+        }
+        continue;
+      }
+      const liveIps = new Set(holders.flatMap((n) => n.endpoints.flatMap((e) => e.addresses)));
+      for (const [ip, reservation] of await targets.listReservations(pool.poolId)) {
+        if (liveIps.has(ip) || !OUR_ALLOCATION.test(reservation.containerId)) continue;
+        const since = await mtimeIso(join(this.opts.hostLocalDataDir, pool.poolId, ip));
+        if (!this.old(since)) continue;
+        await act({ kind: 'reservation', id: `${pool.poolId}/${ip}`, reason: 'no container holds this address' }, () =>
+          targets.releaseAddress(pool.poolId, ip),
+        );
+      }
+    }
+  }
+}
+
+async function listSysLinks(): Promise<string[]> {
+  try {
+    return await readdir('/sys/class/net');
+  } catch {
+    return [];
+  }
+}
+
+async function mtimeIso(path: string): Promise<string | undefined> {
+  try {
+    return (await stat(path)).mtime.toISOString();
+  } catch {
+    return undefined;
+  }
+}
