@@ -7,6 +7,7 @@ import { CniRuntime, ExecaPluginExecutor, loadConfListByName } from './cni/index
 import { runCommand } from './host/command.js';
 import { NetworkFirewall } from './host/firewall.js';
 import { HostLinks } from './host/links.js';
+import { preflight } from './host/preflight.js';
 import { StagingNetnsPool } from './host/staging-netns.js';
 import { createApp } from './http/app.js';
 import { closeServer, serveUnixSocket } from './http/serve.js';
@@ -111,6 +112,7 @@ export interface RunningPlugin {
 
 /** Loads state, recovers interrupted operations, then serves the plugin socket. */
 export async function startPlugin(settings: Settings, logger: Logger): Promise<RunningPlugin> {
+  await preflight(settings.binDirs, logger);
   const components = buildComponents(settings, logger);
   await components.ipam.init();
   await components.network.init();

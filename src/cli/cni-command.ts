@@ -9,7 +9,7 @@ import { loadConfListByName } from '../cni/conf.js';
 import { CniRuntime } from '../cni/runtime.js';
 import type { RuntimeConf } from '../cni/types.js';
 import { CniPluginError, findCause, invalid } from '../errors.js';
-import { createLogger } from '../log.js';
+import { destination, pino } from 'pino';
 import type { Settings } from '../settings.js';
 
 interface CniCommandOptions {
@@ -56,7 +56,8 @@ async function runVerb(verb: Verb, network: string, netnsPath: string, opts: Cni
     binDirs: settings.binDirs,
     cacheDir: settings.cacheDir,
     timeoutMs: settings.pluginTimeoutMs,
-    logger: createLogger(settings.logLevel === 'info' ? 'warn' : settings.logLevel),
+    // stdout carries the result JSON, so warnings (e.g. a failed rollback) go to stderr.
+    logger: pino({ level: settings.logLevel === 'info' ? 'warn' : settings.logLevel, base: { name: 'docker-cni' } }, destination(2)),
   });
   const list = await loadConfListByName(settings.confDir, network);
   const rt: RuntimeConf = {

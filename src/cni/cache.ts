@@ -148,7 +148,6 @@ export async function listCacheEntries(
   const suffix = `${filter.containerId !== undefined ? `-${filter.containerId}` : ''}${filter.ifName !== undefined ? `-${filter.ifName}` : ''}`;
   const entries: CachedAttachment[] = [];
   for (const name of names.sort()) {
-    // write-file-atomic's temp files carry a dotted suffix; they are never entries.
     if (!name.startsWith(prefix) || !name.endsWith(suffix)) continue;
     const path = join(dir, name);
     let entry: CachedAttachment;
@@ -163,6 +162,7 @@ export async function listCacheEntries(
       }
       throw err;
     }
+    // Only a file named after its own fields is an entry (write-file-atomic's temp files are not).
     if (name !== `${entry.networkName}-${entry.containerId}-${entry.ifName}`) continue;
     if (filter.networkName !== undefined && entry.networkName !== filter.networkName) continue;
     if (filter.containerId !== undefined && entry.containerId !== filter.containerId) continue;

@@ -295,7 +295,14 @@ export class CniRuntime {
     if (!list.disableGC) {
       const validAttachments = valid.map((a) => ({ containerID: a.containerId, ifname: a.ifName }));
       for (const { plugin, version } of await this.pluginsSpeaking(list, SPEC_1_1)) {
-        const stdin = pluginJson({ ...plugin, name: list.name, cniVersion: version, 'cni.dev/valid-attachments': validAttachments });
+        // libcni sends the list under both names: an early spec draft called it cni.dev/attachments.
+        const stdin = pluginJson({
+          ...plugin,
+          name: list.name,
+          cniVersion: version,
+          'cni.dev/valid-attachments': validAttachments,
+          'cni.dev/attachments': validAttachments,
+        });
         try {
           await this.run(plugin.type, 'GC', stdin, { CNI_COMMAND: 'GC', CNI_PATH: this.cniPath });
         } catch (err) {

@@ -53,7 +53,7 @@ const family = (address: string): '4' | '6' => (isIPv4(address.split('/')[0] ?? 
 function toInternal(raw: Record<string, unknown>, fromVersion: string): CniResult {
   if (compareVersions(fromVersion, '0.3.0') < 0) return legacyToInternal(raw);
   const { cniVersion: _ignored, ips, interfaces, routes, ...rest } = raw;
-  const result: CniResult = { ...rest, cniVersion: INTERNAL_RESULT_VERSION };
+  const result: CniResult = { cniVersion: INTERNAL_RESULT_VERSION };
   if (Array.isArray(interfaces)) result.interfaces = interfaces.filter(isRecord) as unknown as CniResult['interfaces'];
   if (Array.isArray(ips)) {
     result.ips = ips.filter(isRecord).map((ip) => {
@@ -65,7 +65,8 @@ function toInternal(raw: Record<string, unknown>, fromVersion: string): CniResul
     });
   }
   if (Array.isArray(routes)) result.routes = routes.filter(isRecord) as unknown as CniRoute[];
-  return result;
+  // dns and any keys a plugin adds are carried through unchanged.
+  return Object.assign(result, rest);
 }
 
 function legacyToInternal(raw: Record<string, unknown>): CniResult {

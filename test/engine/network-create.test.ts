@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import {
   AUTO_POOL_V4,
+  assertGatewayRoute,
   assertPings,
   cidrContains,
   cidrsOverlap,
@@ -44,6 +45,7 @@ async function assertContainerAttached(s: EngineScope, network: CreatedNetwork, 
   assert.ok(eth0?.inet.includes(`${ip}/${prefix}`), `eth0 in the container has ${JSON.stringify(eth0?.inet)}, expected ${ip}/${prefix}`);
   assert.ok(await hostLinkExists(bridge), `host bridge ${bridge} missing`);
   assert.equal((await linksOnBridge(bridge)).length, 1, `exactly one host link should be attached to ${bridge}`);
+  await assertGatewayRoute(container, network.name);
   return container;
 }
 
@@ -158,6 +160,7 @@ describe('engine: docker network create', { skip }, () => {
       assert.equal((await linksOnBridge(bridge)).length, 2, `both containers should hang off the conflist's bridge ${bridge}`);
       await assertPings(first, secondIp);
       await assertPings(second, firstIp);
+      await assertGatewayRoute(first, network.name);
 
       await docker(['rm', '-f', first, second]);
       await waitFor(async () => (await linksOnBridge(bridge)).length === 0, {

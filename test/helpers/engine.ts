@@ -191,6 +191,23 @@ export async function containerInterface(container: string, ifname: string): Pro
   return { inet, mac };
 }
 
+/**
+ * The container routes through the network's gateway and has no other
+ * interface: without a gateway in the Join reply Docker would have attached
+ * it to docker_gwbridge as eth1.
+ */
+export async function assertGatewayRoute(container: string, network: string): Promise<void> {
+  const config = (await inspectNetwork(network)).IPAM.Config ?? [];
+  const gateway = config.find((c) => c.Gateway?.includes('.'))?.Gateway?.split('/')[0];
+  if (!gateway) throw new Error(`network ${network} has no IPv4 gateway in docker network inspect`);
+  const routes = await exec(container, ['ip', '-4', 'route', 'show']);
+  if (!new RegExp(`^default via ${gateway.replaceAll('.', '\\.')} dev eth0`, 'm').test(routes)) {
+    throw new Error(`${container} has no default route via ${gateway} on eth0; routes:\n${routes}`);
+  }
+  const extra = await execResult(container, ['ip', 'link', 'show', 'dev', 'eth1']);
+  if (extra.exitCode === 0) throw new Error(`${container} has an unexpected eth1 (docker_gwbridge?): ${extra.stdout}`);
+}
+
 function ipv4ToInt(ip: string): number {
   const parts = ip.split('.').map(Number);
   if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) throw new Error(`bad IPv4 "${ip}"`);

@@ -295,6 +295,7 @@ describe('CniRuntime', () => {
     assert.deepEqual(gcCalls.map((c) => c.type), ['alpha']);
     assert.equal(gcCalls[0]?.conf.cniVersion, '1.1.0');
     assert.deepEqual(gcCalls[0]?.conf['cni.dev/valid-attachments'], [{ containerID: 'keep', ifname: 'eth0' }]);
+    assert.deepEqual(gcCalls[0]?.conf['cni.dev/attachments'], [{ containerID: 'keep', ifname: 'eth0' }]);
     assert.deepEqual(gcCalls[0]?.env, { CNI_COMMAND: 'GC', CNI_PATH: '/opt/cni/bin:/usr/lib/cni' });
 
     exec.calls.length = 0;

@@ -30,6 +30,7 @@ import type { RpcSample } from '../http/rpc-samples.js';
 const SEED = Number.parseInt(process.env['FUZZ_SEED'] ?? '', 10) || (Date.now() ^ (process.pid << 16)) >>> 0;
 const COUNT = Number.parseInt(process.env['FUZZ_COUNT'] ?? '', 10) || 12_000;
 const IN_FLIGHT = 16;
+const REPLY_TIMEOUT_MS = 5000;
 
 // ---- a small, seedable PRNG (splitmix32) ---------------------------------------
 class Prng {
@@ -386,6 +387,8 @@ function send(socketPath: string, agent: http.Agent, req: FuzzRequest): Promise<
       if (err.code === 'EPIPE' || err.code === 'ECONNRESET') return;
       reject(err);
     });
+    // A hang is a finding too: turn it into a failure that names the request.
+    outgoing.setTimeout(REPLY_TIMEOUT_MS, () => reject(new Error(`no reply within ${REPLY_TIMEOUT_MS} ms`)));
     if (req.chunked && req.body.length > 1) {
       const cut = Math.floor(req.body.length / 2);
       outgoing.write(req.body.subarray(0, cut));
@@ -445,7 +448,7 @@ test(`fuzz: ${COUNT} random and malformed requests across every endpoint (seed $
   t.diagnostic(`fuzz seed: ${SEED} (reproduce with FUZZ_SEED=${SEED} FUZZ_COUNT=${COUNT})`);
   console.log(`fuzz seed: ${SEED} (reproduce with FUZZ_SEED=${SEED} FUZZ_COUNT=${COUNT})`);
   const rng = new Prng(SEED);
-  const requests = Array.from({ length: COUNT }, (_, i) => generate(rng, i));
+  const requests = Array.from({ length: COUNT }, (_, i) => { if (process.env["FUZZ_DEBUG"]) console.log("gen", i); return generate(rng, i); });
 
   const failures: string[] = [];
   const statusCounts = new Map<number, number>();

@@ -1,0 +1,192 @@
+/**
+ * The managed plugin as users get it: built by plugin/build from the offline
+ * base image, created under a unique alias, enabled, asked to do real work,
+ * reconfigured with `docker plugin set`, disabled and removed.
+ *
+ * Every mount that would point at host state (conf, bin, cache, records) is
+ * redirected to temp dirs with `docker plugin set <mount>.source=...`, so the
+ * run leaves the host's /etc/cni, /opt/cni, /var/lib/cni and
+ * /var/lib/docker-cni untouched.
+ *
+ * Slow (a full image build, ~30-60 s), hence its own tier directory.
+ * DOCKER_CNI_PLUGIN_BASE picks another base image (default: the offline one,
+ * built with plugin/base-image when missing).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { dockerAvailable, isRoot, skipUnless } from '../helpers/prereq.js';
+import {
+  DOCKER_BIN,
+  REPO_ROOT,
+  docker,
+  dockerResult,
+  freeSubnet,
+  hostInSubnet,
+  randomHex,
+  uniqueName,
+  waitFor,
+} from '../helpers/engine.js';
+
+const BASE_IMAGE = process.env.DOCKER_CNI_PLUGIN_BASE ?? 'docker-cni/base:bookworm';
+const PLUGIN_SOCKET_NAME = 'cni.sock';
+const alias = `docker-cni-test-${randomHex(8)}:latest`;
+
+const skip = skipUnless([
+  [isRoot(), 'root'],
+  [existsSync(DOCKER_BIN), `docker client ${DOCKER_BIN}`],
+  [await dockerAvailable(), 'a running dockerd on /var/run/docker.sock'],
+  [existsSync(join(REPO_ROOT, 'node_modules', 'typescript')), 'node_modules (npm ci) for the offline build'],
+]);
+
+interface PluginInspect {
+  Id: string;
+  Enabled: boolean;
+  Settings: { Env: string[]; Mounts: Array<{ Name: string; Source: string | null }> };
+}
+
+async function inspectPlugin(name: string): Promise<PluginInspect> {
+  const parsed = JSON.parse(await docker(['plugin', 'inspect', name])) as PluginInspect[];
+  const first = parsed[0];
+  if (!first) throw new Error(`docker plugin inspect ${name} returned nothing`);
+  return first;
+}
+
+/** POSTs one plugin-protocol call straight to the plugin's socket, as dockerd does. */
+function callPlugin(socketPath: string, method: string): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolvePromise, rejectPromise) => {
+    const req = request(
+      { socketPath, path: `/${method}`, method: 'POST', headers: { Accept: 'application/vnd.docker.plugins.v1.2+json' } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => {
+          try {
+            resolvePromise({ status: res.statusCode ?? 0, body: JSON.parse(text) as unknown });
+          } catch (err) {
+            rejectPromise(new Error(`${method}: reply is not JSON: ${text}`, { cause: err }));
+          }
+        });
+      },
+    );
+    req.on('error', rejectPromise);
+    req.setTimeout(10_000, () => req.destroy(new Error(`${method}: no reply within 10 s`)));
+    req.end();
+  });
+}
+
+/** Environment of the plugin's main process, found through its root dir (…/plugins/<id>/rootfs). */
+function pluginProcessEnv(pluginId: string): Map<string, string> | undefined {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (!readlinkSync(`/proc/${entry}/root`).includes(pluginId)) continue;
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (!cmdline.includes('main.js')) continue;
+      const env = new Map<string, string>();
+      for (const pair of readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0')) {
+        const eq = pair.indexOf('=');
+        if (eq > 0) env.set(pair.slice(0, eq), pair.slice(eq + 1));
+      }
+      return env;
+    } catch {
+      // the process exited while we looked
+    }
+  }
+  return undefined;
+}
+
+describe('managed plugin (docker plugin create/enable/set/disable/rm)', { skip }, () => {
+  const tempDirs: Record<'conf' | 'bin' | 'cache' | 'state', string> = { conf: '', bin: '', cache: '', state: '' };
+  const networks: string[] = [];
+
+  before(async () => {
+    for (const key of Object.keys(tempDirs) as Array<keyof typeof tempDirs>) {
+      tempDirs[key] = await mkdtemp(join(tmpdir(), `dcni-managed-${key}-`));
+    }
+    if (!process.env.DOCKER_CNI_PLUGIN_BASE) {
+      await execa('bash', [join(REPO_ROOT, 'plugin', 'base-image'), '--tag', BASE_IMAGE], {
+        env: { DOCKER: DOCKER_BIN },
+        timeout: 300_000,
+      });
+    }
+    await execa('bash', [join(REPO_ROOT, 'plugin', 'build'), '--base', BASE_IMAGE, alias], {
+      env: { DOCKER: DOCKER_BIN },
+      timeout: 600_000,
+    });
+    await docker([
+      'plugin', 'set', alias,
+      `cni-conf.source=${tempDirs.conf}`,
+      `cni-bin.source=${tempDirs.bin}`,
+      `cni-state.source=${tempDirs.cache}`,
+      `state.source=${tempDirs.state}`,
+    ]);
+  });
+
+  after(async () => {
+    for (const network of networks) await dockerResult(['network', 'rm', network]);
+    await dockerResult(['plugin', 'disable', '-f', alias]);
+    await dockerResult(['plugin', 'rm', '-f', alias]);
+    for (const dir of Object.values(tempDirs)) if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  test('config.json passes docker plugin create with the documented settings', async () => {
+    const plugin = await inspectPlugin(alias);
+    assert.equal(plugin.Enabled, false);
+    const env = new Set(plugin.Settings.Env);
+    for (const expected of ['LOG_LEVEL=info', 'CNI_PATH=/opt/cni/bin:/usr/lib/cni', 'DOCKER_CNI_SOCKET=/run/docker/plugins/cni.sock']) {
+      assert.ok(env.has(expected), `missing ${expected} in ${[...env].join(' ')}`);
+    }
+    const mounts = new Map(plugin.Settings.Mounts.map((m) => [m.Name, m.Source]));
+    assert.equal(mounts.get('cni-conf'), tempDirs.conf);
+    assert.equal(mounts.get('state'), tempDirs.state);
+  });
+
+  test('enabled, it answers on its socket and drives a network create/rm', async () => {
+    await docker(['plugin', 'enable', alias], 60_000);
+    const plugin = await inspectPlugin(alias);
+    assert.equal(plugin.Enabled, true);
+
+    const socketPath = `/run/docker/plugins/${plugin.Id}/${PLUGIN_SOCKET_NAME}`;
+    await waitFor(async () => existsSync(socketPath), { timeoutMs: 10_000, what: `socket ${socketPath}` });
+    const caps = await callPlugin(socketPath, 'NetworkDriver.GetCapabilities');
+    assert.equal(caps.status, 200);
+    assert.deepEqual(caps.body, { Scope: 'local', ConnectivityScope: 'local' });
+
+    const network = uniqueName('dcni-managed');
+    networks.push(network);
+    const subnet = await freeSubnet();
+    await docker(['network', 'create', '-d', alias, '--ipam-driver', alias, '--subnet', subnet, network]);
+    const address = hostInSubnet(subnet, 9);
+    // The base image has iproute2, so it serves as the container image too.
+    const shown = await docker(['run', '--rm', '--network', network, '--ip', address, BASE_IMAGE, 'ip', '-4', '-o', 'addr', 'show', 'eth0']);
+    assert.match(shown, new RegExp(`inet ${address.replaceAll('.', '\\.')}/24`));
+    await docker(['network', 'rm', network]);
+    networks.splice(networks.indexOf(network), 1);
+  });
+
+  test('docker plugin set LOG_LEVEL=debug reaches the restarted plugin', async () => {
+    // A network left by a failed earlier test would keep the plugin "in use".
+    for (const network of networks.splice(0)) await dockerResult(['network', 'rm', network]);
+    await docker(['plugin', 'disable', alias], 60_000);
+    await docker(['plugin', 'set', alias, 'LOG_LEVEL=debug']);
+    const settings = await inspectPlugin(alias);
+    assert.ok(settings.Settings.Env.includes('LOG_LEVEL=debug'));
+
+    await docker(['plugin', 'enable', alias], 60_000);
+    const plugin = await inspectPlugin(alias);
+    const env = await waitFor(async () => pluginProcessEnv(plugin.Id), { timeoutMs: 10_000, what: 'the plugin process' });
+    assert.equal(env.get('LOG_LEVEL'), 'debug');
+
+    await docker(['plugin', 'disable', alias], 60_000);
+    await docker(['plugin', 'rm', alias]);
+    const gone = await dockerResult(['plugin', 'inspect', alias]);
+    assert.notEqual(gone.exitCode, 0, 'plugin should be removed');
+  });
+});
