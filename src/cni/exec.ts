@@ -67,6 +67,20 @@ export function pluginFailure(
 const toBuffer = (value: unknown): Buffer =>
   value instanceof Uint8Array ? Buffer.from(value) : Buffer.from(typeof value === 'string' ? value : '');
 
+/**
+ * As libcni does, a plugin inherits the runtime's environment (PATH for
+ * iptables, XTABLES_LOCKFILE, proxies for dhcp…), with every CNI_* variable
+ * replaced by the explicit ones of this call so nothing stale leaks in.
+ */
+export function pluginEnvironment(cniEnv: Record<string, string>, parent: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(parent)) {
+    if (value !== undefined && !key.startsWith('CNI_')) env[key] = value;
+  }
+  env.PATH ||= DEFAULT_PLUGIN_PATH;
+  return { ...env, ...cniEnv };
+}
+
 export class ExecaPluginExecutor implements PluginExecutor {
   async execPlugin(pluginPath: string, stdin: Buffer, env: Record<string, string>, timeoutMs: number): Promise<Buffer> {
     const plugin = basename(pluginPath);
@@ -75,7 +89,7 @@ export class ExecaPluginExecutor implements PluginExecutor {
       const result = await execa(pluginPath, [], {
         // Text in and out: plugins speak JSON, and execa's buffer encoding measured ~0.6 ms slower per run.
         input: stdin.toString('utf8'),
-        env: { PATH: process.env.PATH || DEFAULT_PLUGIN_PATH, ...env },
+        env: pluginEnvironment(env),
         extendEnv: false,
         timeout: timeoutMs > 0 ? timeoutMs : undefined,
         killSignal: 'SIGKILL',

@@ -61,7 +61,7 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
 /** Keeps a reply readable in `docker` output even if a message grows unbounded. */
 const MAX_ERR_CHARS = 4096;
 
-/** Thrown by routes we deliberately leave unimplemented; the one source of 404s besides unknown paths. */
+/** The only error that becomes a 404: unknown paths and the swarm-only RPCs we decline. */
 class NotImplementedError extends Error {
   override readonly name = 'NotImplementedError';
 }
@@ -255,7 +255,6 @@ function formatPath(path: readonly PropertyKey[]): string {
 }
 
 function oneLine(message: string): string {
-  // eslint-disable-next-line no-control-regex
   const flat = message.replace(/[\u0000-\u001f\u007f]+/g, ' ');
   return flat.length > MAX_ERR_CHARS ? `${flat.slice(0, MAX_ERR_CHARS)}...` : flat;
 }

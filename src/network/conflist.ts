@@ -59,7 +59,19 @@ export interface EndpointAddressing {
   gatewayV4?: string;
   gatewayV6?: string;
   hasPortMappings: boolean;
+  /** A generated chain gains the bandwidth plugin only for endpoints with limits. */
+  hasBandwidth?: boolean;
 }
+
+/** The shaping plugin added to generated chains when an endpoint has `cni.bandwidth.*` limits. */
+const GENERATED_BANDWIDTH_PLUGIN: PluginConf = { type: 'bandwidth', capabilities: { bandwidth: true } };
+
+/** True when some plugin of the chain declares the capability (and so receives it in runtimeConfig). */
+export function chainDeclaresCapability(conflist: NetConfList, capability: string): boolean {
+  return conflist.plugins.some((p) => isRecord(p.capabilities) && p.capabilities[capability] === true);
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 const isV6 = (cidr: string): boolean => cidr.includes(':');
 
@@ -83,6 +95,9 @@ export function endpointConfList(template: NetConfList, generated: boolean, addr
       if (plugin.ipam.dns && typeof plugin.ipam.dns === 'object') ipam.dns = plugin.ipam.dns;
       return { ...structuredClone(plugin), ipam: ipam as PluginConf['ipam'] };
     });
+  if (generated && addressing.hasBandwidth && !plugins.some((p) => p.type === 'bandwidth')) {
+    plugins.push(structuredClone(GENERATED_BANDWIDTH_PLUGIN));
+  }
   const { bytes: _bytes, sourcePath: _sourcePath, ...rest } = template;
   return { ...structuredClone(rest), plugins };
 }
@@ -90,9 +105,89 @@ export function endpointConfList(template: NetConfList, generated: boolean, addr
 /** The gateway to hand Docker for one family: the network's, else a default route in the CNI result. */
 export function gatewayFromResult(result: CniResult | undefined, v6: boolean): string | undefined {
   const defaultDst = v6 ? '::/0' : '0.0.0.0/0';
-  const route = result?.routes?.find((r) => r.dst === defaultDst && r.gw);
-  if (route?.gw) return route.gw;
-  return undefined;
+  const route = result?.routes?.find((r) => r.dst === defaultDst);
+  if (!route) return undefined;
+  if (route.gw) return route.gw;
+  // A default route without gw means "via the address's gateway" (ptp, and IPAM routes in general).
+  return result?.ips?.find((ip) => isV6(ip.address) === v6 && ip.gateway)?.gateway;
+}
+
+/**
+ * Plugins that give the container a point-to-point link: the peer is reached
+ * through the host, never on-link. Docker re-applies the address with the
+ * pool's prefix after moving the link, which makes the whole pool on-link, so
+ * ARP for another container goes unanswered.
+ */
+const POINT_TO_POINT_TYPES = new Set(['ptp']);
+
+/**
+ * For point-to-point chains: routes that send the pool via the gateway again.
+ * Each pool becomes its two halves (one bit longer than the on-link route
+ * Docker's address adds, so they win), with the gateway itself kept on-link
+ * by a host route.
+ */
+export function pointToPointRoutes(conflist: NetConfList, result: CniResult | undefined): StaticRoute[] {
+  if (!conflist.plugins.some((p) => POINT_TO_POINT_TYPES.has(p.type))) return [];
+  const routes: StaticRoute[] = [];
+  for (const ip of result?.ips ?? []) {
+    if (!ip.gateway) continue;
+    // Docker sets the default route only through a gateway it finds on-link.
+    const hostBits = isV6(ip.gateway) ? 128 : 32;
+    routes.push({ Destination: `${ip.gateway}/${hostBits}`, RouteType: RouteType.connected });
+    for (const half of splitInHalves(ip.address)) {
+      routes.push({ Destination: half, RouteType: RouteType.nextHop, NextHop: ip.gateway });
+    }
+  }
+  return routes;
+}
+
+/** The two halves of the network of an interface address, e.g. 10.1.2.3/24 -> 10.1.2.0/25, 10.1.2.128/25. */
+export function splitInHalves(cidr: string): string[] {
+  const [ip = '', lengthText = ''] = cidr.split('/');
+  const length = Number(lengthText);
+  const bits = isV6(ip) ? 128 : 32;
+  if (!Number.isInteger(length) || length < 1 || length >= bits - 1) return [];
+  const value = isV6(ip) ? ipv6ToBigInt(ip) : BigInt(ipv4ToNumber(ip));
+  const hostBits = BigInt(bits - length);
+  const network = (value >> hostBits) << hostBits;
+  const upper = network | (1n << (hostBits - 1n));
+  const format = (v: bigint): string => (isV6(ip) ? bigIntToIpv6(v) : numberToIpv4(Number(v)));
+  return [`${format(network)}/${length + 1}`, `${format(upper)}/${length + 1}`];
+}
+
+function ipv4ToNumber(ip: string): number {
+  return ip.split('.').reduce((acc, part) => acc * 256 + Number(part), 0);
+}
+
+function numberToIpv4(value: number): string {
+  return [24, 16, 8, 0].map((shift) => Math.floor(value / 2 ** shift) % 256).join('.');
+}
+
+function ipv6ToBigInt(ip: string): bigint {
+  const [head = '', tail] = ip.split('::');
+  const headParts = head ? head.split(':') : [];
+  const tailParts = tail ? tail.split(':') : [];
+  const groups = tail === undefined ? headParts : [...headParts, ...Array<string>(8 - headParts.length - tailParts.length).fill('0'), ...tailParts];
+  return groups.reduce((acc, group) => (acc << 16n) | BigInt(parseInt(group || '0', 16)), 0n);
+}
+
+function bigIntToIpv6(value: bigint): string {
+  const groups: string[] = [];
+  for (let i = 7; i >= 0; i--) groups.push(((value >> BigInt(i * 16)) & 0xffffn).toString(16));
+  // Compress the longest run of zero groups, as `ip` prints addresses.
+  let best = { start: -1, length: 0 };
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== '0') {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === '0') j++;
+    if (j - i > best.length && j - i > 1) best = { start: i, length: j - i };
+    i = j;
+  }
+  if (best.start < 0) return groups.join(':');
+  return `${groups.slice(0, best.start).join(':')}::${groups.slice(best.start + best.length).join(':')}`;
 }
 
 /** CNI routes other than the default ones become Join StaticRoutes (Docker re-creates them after the move). */

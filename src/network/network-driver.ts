@@ -22,15 +22,17 @@ import { KeyedLock } from '../util/keyed-lock.js';
 import { Stopwatch } from '../util/stopwatch.js';
 import {
   bridgeNameFor,
+  chainDeclaresCapability,
   endpointConfList,
   gatewayFromResult,
   generatedConfList,
   generatedCniName,
   hostLinkNameFor,
+  pointToPointRoutes,
   poolsOf,
   staticRoutesFromResult,
 } from './conflist.js';
-import { parseNetworkOptions, readGenericOptions } from './options.js';
+import { mergeBandwidth, parseEndpointOptions, parseNetworkOptions, readGenericOptions } from './options.js';
 import { allocatePortMappings, readPortBindings, type PortProbe } from './ports.js';
 import type { EndpointRecord, NetworkRecord, NetworkSubnet } from './records.js';
 
@@ -82,6 +84,8 @@ export class NetworkDriver implements NetworkDriverApi {
   /** Endpoint records by ID, for port bookkeeping and cheap Join. */
   private readonly endpoints = new Map<string, EndpointRecord>();
   private readonly locks = new KeyedLock();
+  /** Ports picked by CreateEndpoints still in flight. */
+  private readonly pendingPorts = new Map<string, Pick<EndpointRecord, 'portMappings'>>();
 
   constructor(private readonly deps: NetworkDriverDeps) {}
 
@@ -138,11 +142,14 @@ export class NetworkDriver implements NetworkDriverApi {
         if (this.networks.has(req.NetworkID)) return;
         const record = await this.buildNetworkRecord(req);
         const spec = this.firewallSpec(record);
+        // Listed before its rules exist, so a concurrent reconciliation pass
+        // never sees tagged rules without their (young, hence protected) network.
+        this.networks.set(record.id, record);
         if (spec) await this.deps.firewall.ensureNetwork(spec);
         await this.deps.networks.put(record.id, record);
-        this.networks.set(record.id, record);
         this.deps.logger.info({ network: record.id, mode: record.mode, cni: record.cniName, bridge: record.bridge }, 'network created');
       } catch (err) {
+        this.networks.delete(req.NetworkID);
         await this.deps.firewall.removeNetwork(req.NetworkID).catch(() => undefined);
         throw wrapError(err, 'CreateNetwork');
       }
@@ -166,6 +173,7 @@ export class NetworkDriver implements NetworkDriverApi {
       isolate: opts.isolate,
       options: rawOptions,
       ...(opts.hostBindingIp ? { hostBindingIp: opts.hostBindingIp } : {}),
+      ...(opts.bandwidth ? { bandwidth: opts.bandwidth } : {}),
     };
     if (opts.cniNetwork !== undefined) {
       const conflist = await this.deps.loadConfList(opts.cniNetwork);
@@ -173,6 +181,12 @@ export class NetworkDriver implements NetworkDriverApi {
         await this.deps.locatePlugin(plugin.type);
         if (plugin.ipam?.type) await this.deps.locatePlugin('static');
       }
+      if (opts.bandwidth && !chainDeclaresCapability(conflist, 'bandwidth')) {
+        throw invalid(
+          `cni.bandwidth.* options need a plugin that declares "capabilities": {"bandwidth": true} in conflist ${conflist.name} (e.g. the bandwidth plugin)`,
+        );
+      }
+      this.warnAboutLostSysctls(conflist);
       const { bytes: _bytes, ...storable } = conflist;
       const first = conflist.plugins[0];
       const bridge = first?.type === 'bridge' ? String(first.bridge ?? 'cni0') : undefined;
@@ -182,7 +196,7 @@ export class NetworkDriver implements NetworkDriverApi {
     const clash = [...this.networks.values()].find((n) => n.bridge === bridge);
     if (clash) throw new PluginError('CONFLICT', `bridge ${bridge} is already used by network ${clash.id.slice(0, 12)}`);
     const hasGateway = !internal && [...ipv4, ...ipv6].some((s) => s.gateway);
-    for (const type of ['bridge', 'static', 'portmap']) await this.deps.locatePlugin(type);
+    for (const type of ['bridge', 'static', 'portmap', ...(opts.bandwidth ? ['bandwidth'] : [])]) await this.deps.locatePlugin(type);
     return {
       ...base,
       mode: 'generated',
@@ -190,6 +204,20 @@ export class NetworkDriver implements NetworkDriverApi {
       conflist: generatedConfList(req.NetworkID, opts, bridge, hasGateway),
       bridge,
     };
+  }
+
+  /**
+   * The chain runs in a staging netns and the link is then moved: namespace-wide
+   * sysctls stay behind in the staging netns and the kernel resets per-interface
+   * ones on the move. Link attributes (mtu, mac, promisc) survive.
+   */
+  private warnAboutLostSysctls(conflist: NetConfList): void {
+    const tuning = conflist.plugins.filter((p) => p.type === 'tuning' && p.sysctl && typeof p.sysctl === 'object');
+    if (tuning.length === 0) return;
+    this.deps.logger.warn(
+      { cni: conflist.name, sysctl: tuning.map((p) => p.sysctl) },
+      'tuning sysctls do not reach the container (the chain runs in a staging netns); use docker run --sysctl instead. mtu, mac and promisc do apply',
+    );
   }
 
   async deleteNetwork(req: DeleteNetworkRequest): Promise<void> {
@@ -230,6 +258,8 @@ export class NetworkDriver implements NetworkDriverApi {
         return await this.createEndpointLocked(req);
       } catch (err) {
         throw wrapError(err, `CreateEndpoint ${req.EndpointID.slice(0, 12)}`);
+      } finally {
+        this.pendingPorts.delete(req.EndpointID);
       }
     });
   }
@@ -249,25 +279,43 @@ export class NetworkDriver implements NetworkDriverApi {
     const mac = req.Interface?.MacAddress || undefined;
     if (mac && !/^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$/.test(mac)) throw invalid(`invalid MAC address "${mac}"`);
 
-    const portMappings = await allocatePortMappings(readPortBindings(req.Options?.[OPT.portMap]), {
-      ...(network.hostBindingIp ? { defaultHostIp: network.hostBindingIp } : {}),
-      inUse: [...this.endpoints.values()].flatMap((e) => e.portMappings),
-      probe: this.deps.probePort,
-    });
+    const endpointOptions = parseEndpointOptions(req.Options);
+    const bandwidth = mergeBandwidth(network.bandwidth, endpointOptions.bandwidth);
+    if (bandwidth && network.mode === 'conflist' && !chainDeclaresCapability(network.conflist, 'bandwidth')) {
+      throw invalid(`cni.bandwidth.* needs a plugin that declares the bandwidth capability in conflist ${network.cniName}`);
+    }
+    const bindings = readPortBindings(req.Options?.[OPT.portMap]);
+    // One allocator at a time, and its picks stay reserved until the endpoint
+    // is recorded: Docker runs CreateEndpoint of different networks in parallel.
+    const portMappings =
+      bindings.length === 0
+        ? []
+        : await this.locks.run('ports', async () => {
+            const mappings = await allocatePortMappings(bindings, {
+              ...(network.hostBindingIp ? { defaultHostIp: network.hostBindingIp } : {}),
+              inUse: [...this.endpoints.values(), ...this.pendingPorts.values()].flatMap((e) => e.portMappings),
+              probe: this.deps.probePort,
+            });
+            this.pendingPorts.set(req.EndpointID, { portMappings: mappings });
+            return mappings;
+          });
     const generated = network.mode === 'generated';
     const conflist = endpointConfList(network.conflist, generated, {
       addresses,
       gatewayV4: network.ipv4.find((s) => s.gateway)?.gateway,
       gatewayV6: network.ipv6.find((s) => s.gateway)?.gateway,
       hasPortMappings: portMappings.length > 0,
+      hasBandwidth: bandwidth !== undefined,
     });
     const capabilityArgs: Record<string, unknown> = {};
     if (portMappings.length > 0) capabilityArgs.portMappings = portMappings;
     if (mac) capabilityArgs.mac = mac;
+    if (bandwidth) capabilityArgs.bandwidth = bandwidth;
     const cniArgs: Array<[string, string]> = [
       ['IgnoreUnknown', '1'],
       ['DOCKER_NETWORK_ID', req.NetworkID],
       ['DOCKER_ENDPOINT_ID', req.EndpointID],
+      ...endpointOptions.cniArgs,
     ];
     const watch = new Stopwatch();
     const lease = await this.deps.staging.acquire();
@@ -310,7 +358,7 @@ export class NetworkDriver implements NetworkDriverApi {
         status: 'ready',
         result,
         mac: mac ?? macFromResult(result, STAGING_IFNAME),
-        staticRoutes: staticRoutesFromResult(result),
+        staticRoutes: [...staticRoutesFromResult(result), ...pointToPointRoutes(conflist, result)],
         ...this.gateways(network, result),
       };
       delete ready.stagingNetns;

@@ -11,7 +11,26 @@ export interface NetworkOptions {
   icc: boolean;
   isolate: boolean;
   hostBindingIp?: string;
+  /** Traffic shaping for every endpoint, passed as the CNI `bandwidth` capability. */
+  bandwidth?: BandwidthLimits;
 }
+
+/** CNI's `bandwidth` capability (runtimeConfig.bandwidth): rates in bits/s, bursts in bits. */
+export interface BandwidthLimits {
+  ingressRate?: number;
+  ingressBurst?: number;
+  egressRate?: number;
+  egressBurst?: number;
+}
+
+/** `cni.bandwidth.<key>` option suffix -> capability field. */
+const BANDWIDTH_KEYS = {
+  ingress_rate: 'ingressRate',
+  ingress_burst: 'ingressBurst',
+  egress_rate: 'egressRate',
+  egress_burst: 'egressBurst',
+} as const satisfies Record<string, keyof BandwidthLimits>;
+const BANDWIDTH_PREFIX = 'cni.bandwidth.';
 
 /** Each accepted key: Docker's bridge-driver name where one exists, plus a `cni.*` equivalent. */
 export const NETWORK_OPTION_KEYS = {
@@ -64,11 +83,16 @@ export function parseNetworkOptions(raw: Record<string, string>): NetworkOptions
   }
   const seen = new Map<keyof typeof NETWORK_OPTION_KEYS, string>();
   const result: NetworkOptions = { masquerade: true, icc: true, isolate: true };
+  const bandwidthRaw: Record<string, string> = {};
   for (const [key, value] of Object.entries(raw)) {
     if (IGNORED_KEYS.has(key)) continue;
+    if (key.startsWith(BANDWIDTH_PREFIX)) {
+      bandwidthRaw[key] = value;
+      continue;
+    }
     const field = known.get(key);
     if (!field) {
-      const supported = [...known.keys()].join(', ');
+      const supported = [...known.keys(), ...Object.keys(BANDWIDTH_KEYS).map((k) => BANDWIDTH_PREFIX + k)].join(', ');
       throw invalid(`unsupported option "${key}" (supported: ${supported})`);
     }
     const earlier = seen.get(field);
@@ -102,6 +126,8 @@ export function parseNetworkOptions(raw: Record<string, string>): NetworkOptions
         break;
     }
   }
+  const bandwidth = parseBandwidth(bandwidthRaw);
+  if (bandwidth) result.bandwidth = bandwidth;
   if (result.cniNetwork !== undefined) {
     for (const field of ['bridge', 'mtu'] as const) {
       const key = seen.get(field);
@@ -109,4 +135,99 @@ export function parseNetworkOptions(raw: Record<string, string>): NetworkOptions
     }
   }
   return result;
+}
+
+/** Largest value the bandwidth plugin takes (it converts to bytes in a uint64; keep well inside JS's safe integers). */
+const MAX_BANDWIDTH = 2 ** 50;
+
+/**
+ * Reads `cni.bandwidth.{ingress,egress}_{rate,burst}` (rates in bits/s, bursts
+ * in bits). Each direction needs both its rate and its burst, as the CNI
+ * bandwidth plugin rejects one without the other. Undefined when none is set.
+ */
+export function parseBandwidth(raw: Record<string, string>): BandwidthLimits | undefined {
+  const limits: BandwidthLimits = {};
+  for (const [key, value] of Object.entries(raw)) Object.assign(limits, parseBandwidthField(key, value));
+  if (Object.keys(limits).length === 0) return undefined;
+  assertBandwidthPairs(limits);
+  return limits;
+}
+
+/** Per-endpoint options (`docker network connect --driver-opt k=v`, `docker run --network name=N,driver-opt=k=v`). */
+export interface EndpointOptions {
+  /** Overrides the network's limits field by field. */
+  bandwidth?: BandwidthLimits;
+  /** Appended to CNI_ARGS in the given order. */
+  cniArgs: Array<[string, string]>;
+}
+
+const CNI_ARGS_PREFIX = 'cni.args.';
+const CNI_ARG_KEY = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+/** CNI_ARGS keys docker-cni sets itself. */
+export const RESERVED_CNI_ARGS = new Set(['IgnoreUnknown', 'DOCKER_NETWORK_ID', 'DOCKER_ENDPOINT_ID']);
+
+/**
+ * Reads the `cni.*` keys of CreateEndpoint Options. Docker puts its own keys
+ * (com.docker.*) in the same map, so only the `cni.` namespace is checked, and
+ * an unknown key there is an error rather than silently ignored.
+ */
+export function parseEndpointOptions(options: Record<string, unknown> | null | undefined): EndpointOptions {
+  const result: EndpointOptions = { cniArgs: [] };
+  const bandwidthRaw: Record<string, string> = {};
+  for (const [key, rawValue] of Object.entries(options ?? {})) {
+    if (!key.startsWith('cni.')) continue;
+    if (typeof rawValue !== 'string') throw invalid(`endpoint option ${key}: expected a string value`);
+    if (key.startsWith(BANDWIDTH_PREFIX)) {
+      bandwidthRaw[key] = rawValue;
+    } else if (key.startsWith(CNI_ARGS_PREFIX)) {
+      const argKey = key.slice(CNI_ARGS_PREFIX.length);
+      if (!CNI_ARG_KEY.test(argKey)) throw invalid(`endpoint option ${key}: the CNI_ARGS key must match [A-Za-z_][A-Za-z0-9_]*`);
+      if (RESERVED_CNI_ARGS.has(argKey)) throw invalid(`endpoint option ${key}: ${argKey} is set by docker-cni`);
+      if (/[;=\0]/.test(rawValue)) throw invalid(`endpoint option ${key}="${rawValue}": a CNI_ARGS value cannot contain ';' or '='`);
+      result.cniArgs.push([argKey, rawValue]);
+    } else {
+      throw invalid(
+        `unsupported endpoint option "${key}" (supported: ${Object.keys(BANDWIDTH_KEYS).map((k) => BANDWIDTH_PREFIX + k).join(', ')}, ${CNI_ARGS_PREFIX}<KEY>)`,
+      );
+    }
+  }
+  const bandwidth = parseEndpointBandwidth(bandwidthRaw);
+  if (bandwidth) result.bandwidth = bandwidth;
+  return result;
+}
+
+/** Endpoint limits may set one field only (the rest comes from the network), so pairs are checked after merging. */
+function parseEndpointBandwidth(raw: Record<string, string>): BandwidthLimits | undefined {
+  const limits: BandwidthLimits = {};
+  for (const [key, value] of Object.entries(raw)) Object.assign(limits, parseBandwidthField(key, value));
+  return Object.keys(limits).length > 0 ? limits : undefined;
+}
+
+function parseBandwidthField(key: string, value: string): BandwidthLimits {
+  const suffix = key.startsWith(BANDWIDTH_PREFIX) ? key.slice(BANDWIDTH_PREFIX.length) : '';
+  const field = Object.hasOwn(BANDWIDTH_KEYS, suffix) ? BANDWIDTH_KEYS[suffix as keyof typeof BANDWIDTH_KEYS] : undefined;
+  if (!field) {
+    throw invalid(`unsupported option "${key}" (supported: ${Object.keys(BANDWIDTH_KEYS).map((k) => BANDWIDTH_PREFIX + k).join(', ')})`);
+  }
+  const amount = Number(value);
+  if (!/^\d+$/.test(value.trim()) || amount <= 0 || amount > MAX_BANDWIDTH) {
+    throw invalid(`option ${key}="${value}": expected a positive integer (${field.endsWith('Rate') ? 'bits per second' : 'bits'})`);
+  }
+  return { [field]: amount };
+}
+
+/** The network's limits overridden field by field by the endpoint's; each direction must end up with rate and burst. */
+export function mergeBandwidth(network: BandwidthLimits | undefined, endpoint: BandwidthLimits | undefined): BandwidthLimits | undefined {
+  if (!network && !endpoint) return undefined;
+  const merged: BandwidthLimits = { ...network, ...endpoint };
+  assertBandwidthPairs(merged);
+  return merged;
+}
+
+function assertBandwidthPairs(limits: BandwidthLimits): void {
+  for (const direction of ['ingress', 'egress'] as const) {
+    if ((limits[`${direction}Rate`] === undefined) !== (limits[`${direction}Burst`] === undefined)) {
+      throw invalid(`options ${BANDWIDTH_PREFIX}${direction}_rate and ${BANDWIDTH_PREFIX}${direction}_burst must be given together`);
+    }
+  }
 }

@@ -1,5 +1,6 @@
 import type { CniPortMapping, CniResult, NetConfList } from '../cni/types.js';
 import type { StaticRoute } from '../docker/api.js';
+import type { BandwidthLimits } from './options.js';
 
 /** One Docker address pool as CreateNetwork reported it. */
 export interface NetworkSubnet {
@@ -28,6 +29,8 @@ export interface NetworkRecord {
   isolate: boolean;
   /** Default host IP for published ports (com.docker.network.bridge.host_binding_ipv4). */
   hostBindingIp?: string;
+  /** Default traffic shaping for the network's endpoints (cni.bandwidth.*). */
+  bandwidth?: BandwidthLimits;
   /** The raw -o options, for `docker-cni` diagnostics. */
   options: Record<string, string>;
 }

@@ -53,6 +53,8 @@ export interface ReconcilerOptions {
 /** Names docker-cni gives links: container links `dc` + 13 hex, bridges `dcni-` + 10 hex. */
 const OUR_CONTAINER_LINK = /^dc[0-9a-f]{13}$/;
 const OUR_BRIDGE = /^dcni-[0-9a-f]{10}$/;
+/** The CNI_ARGS key the network driver adds to every attachment it makes. */
+export const DOCKER_ENDPOINT_ARG = 'DOCKER_ENDPOINT_ID';
 /** host-local reservations the IPAM driver made (see ipam-driver ALLOCATION_ID_PREFIX). */
 const OUR_ALLOCATION = /^dcni-alloc-/;
 
@@ -113,6 +115,10 @@ export class Reconciler {
     // CreateEndpoint makes after the record snapshot is already in the record.
     const links = await (this.opts.listLinks ?? listSysLinks)();
     const cache = await targets.listCachedAttachments();
+    const taggedFirewallNetworks = await targets.listTaggedFirewallNetworks();
+    // Networks present now keep their rules, and so do those removed below
+    // (their removal takes the rules along).
+    const networksAtStart = new Set(targets.listNetworks().map((n) => n.id.slice(0, 12)));
 
     if (dockerNetworks) {
       const dockerById = new Map(dockerNetworks.map((n) => [n.id, n]));
@@ -144,9 +150,10 @@ export class Reconciler {
     }
 
     const endpointIds = new Set(targets.listEndpoints().map((e) => e.id));
-    const ourCniNames = new Set(targets.listNetworks().map((n) => n.cniName));
     for (const entry of cache) {
-      const ours = ourCniNames.has(entry.networkName) || entry.networkName.startsWith('dcni-');
+      // The cache dir is shared with other CNI runtimes, which may use the same
+      // conflist names: only entries carrying our endpoint arg are ours.
+      const ours = (entry.cniArgs ?? []).some(([key]) => key === DOCKER_ENDPOINT_ARG);
       if (ours && !endpointIds.has(entry.containerId)) {
         await act(
           { kind: 'cache', id: `${entry.networkName}/${entry.containerId}/${entry.ifName}`, reason: 'cached attachment without an endpoint' },
@@ -165,8 +172,8 @@ export class Reconciler {
       }
     }
 
-    const networkPrefixes = new Set(targets.listNetworks().map((n) => n.id.slice(0, 12)));
-    for (const prefix of await targets.listTaggedFirewallNetworks()) {
+    const networkPrefixes = new Set([...networksAtStart, ...targets.listNetworks().map((n) => n.id.slice(0, 12))]);
+    for (const prefix of taggedFirewallNetworks) {
       if (!networkPrefixes.has(prefix)) {
         await act({ kind: 'firewall', id: prefix, reason: 'rules of a network that no longer exists' }, () =>
           targets.removeFirewallNetwork(prefix),

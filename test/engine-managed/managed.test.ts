@@ -14,7 +14,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -81,14 +81,21 @@ function callPlugin(socketPath: string, method: string): Promise<{ status: numbe
   });
 }
 
-/** Environment of the plugin's main process, found through its root dir (…/plugins/<id>/rootfs). */
+/**
+ * Environment of the plugin's main process. Its root is "/" when read from
+ * here (another mount namespace), so it is found as a child of the containerd
+ * shim that runs the plugin: the shim's command line carries the plugin ID.
+ */
 function pluginProcessEnv(pluginId: string): Map<string, string> | undefined {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (!readlinkSync(`/proc/${entry}/root`).includes(pluginId)) continue;
       const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
       if (!cmdline.includes('main.js')) continue;
+      // /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may hold spaces, so split after ')'.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1];
+      if (!ppid || !readFileSync(`/proc/${ppid}/cmdline`, 'utf8').split('\0').includes(pluginId)) continue;
       const env = new Map<string, string>();
       for (const pair of readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0')) {
         const eq = pair.indexOf('=');

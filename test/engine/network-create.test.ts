@@ -16,6 +16,7 @@ import {
   containerInterface,
   containerIp,
   docker,
+  dockerSubnetsV4,
   engineCase,
   engineSkipReason,
   hostInSubnet,
@@ -99,11 +100,7 @@ describe('engine: docker network create', { skip }, () => {
       assert.ok(!cidrsOverlap(subnetA, subnetB), `automatic subnets overlap: ${subnetA} ${subnetB}`);
 
       // No other Docker network and no host route (except these networks' own bridges) may overlap.
-      const ownIds = new Set([first.id, second.id]);
-      const otherIds = (await docker(['network', 'ls', '-q', '--no-trunc'])).split('\n').filter((id) => id && !ownIds.has(id));
-      const otherSubnets = otherIds.length === 0
-        ? []
-        : (await docker(['network', 'inspect', '-f', '{{range .IPAM.Config}}{{.Subnet}} {{end}}', ...otherIds])).split(/\s+/).filter((c) => /^\d+\.\d+\.\d+\.\d+\/\d+$/.test(c));
+      const otherSubnets = await dockerSubnetsV4(new Set([first.id, second.id]));
       const routes = String((await execa('ip', ['-o', '-4', 'route', 'show', 'table', 'all'])).stdout)
         .split('\n')
         .filter((line) => !line.includes(`dev ${first.bridge} `) && !line.includes(`dev ${second.bridge} `))
@@ -142,6 +139,7 @@ describe('engine: docker network create', { skip }, () => {
           { type: 'firewall' },
         ],
       };
+      s.own(bridge);
       const file = join(confDir, `${confName}.conflist`);
       s.defer(`rm ${file}`, () => rm(file, { force: true }));
       // The conflist's bridge is the user's: CNI bridge creates it and nothing

@@ -15,7 +15,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -24,7 +24,8 @@ import { fileURLToPath } from 'node:url';
 import { after, before } from 'node:test';
 import { execa } from 'execa';
 import { assertNoLeaks, takeSnapshot, type HostSnapshot, type LeakIgnore } from './host-snapshot.js';
-import { dockerAvailable, hasCniPlugins, isRoot, skipUnless } from './prereq.js';
+import Docker from 'dockerode';
+import { DOCKER_SOCKET, dockerAvailable, hasCniPlugins, isRoot, skipUnless } from './prereq.js';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const PLUGIN_ENTRY = join(REPO_ROOT, 'dist', 'cli', 'main.js');
@@ -197,9 +198,11 @@ export async function containerInterface(container: string, ifname: string): Pro
  * it to docker_gwbridge as eth1.
  */
 export async function assertGatewayRoute(container: string, network: string): Promise<void> {
-  const config = (await inspectNetwork(network)).IPAM.Config ?? [];
-  const gateway = config.find((c) => c.Gateway?.includes('.'))?.Gateway?.split('/')[0];
-  if (!gateway) throw new Error(`network ${network} has no IPv4 gateway in docker network inspect`);
+  // `docker network inspect` lists a gateway only when Docker picked the subnet; the
+  // endpoint's gateway is what the driver's Join reply set.
+  const format = `{{with index .NetworkSettings.Networks "${network}"}}{{.Gateway}}{{end}}`;
+  const gateway = await docker(['inspect', '-f', format, container]);
+  if (!gateway) throw new Error(`${container} has no IPv4 gateway on ${network} (the Join reply carried none)`);
   const routes = await exec(container, ['ip', '-4', 'route', 'show']);
   if (!new RegExp(`^default via ${gateway.replaceAll('.', '\\.')} dev eth0`, 'm').test(routes)) {
     throw new Error(`${container} has no default route via ${gateway} on eth0; routes:\n${routes}`);
@@ -241,13 +244,17 @@ export async function usedIpv4Cidrs(): Promise<string[]> {
     .split('\n')
     .map((line) => line.split(/\s+/).find((word) => /^\d+\.\d+\.\d+\.\d+(\/\d+)?$/.test(word)))
     .filter((cidr): cidr is string => Boolean(cidr));
-  const ids = (await docker(['network', 'ls', '-q'])).split('\n').filter(Boolean);
-  const subnets = ids.length === 0
-    ? []
-    : (await docker(['network', 'inspect', '-f', '{{range .IPAM.Config}}{{.Subnet}} {{end}}', ...ids]))
-        .split(/\s+/)
-        .filter((s) => /^\d+\.\d+\.\d+\.\d+\/\d+$/.test(s));
-  return [...routes, ...subnets];
+  return [...routes, ...(await dockerSubnetsV4())];
+}
+
+/** IPv4 subnets of every Docker network, in one API call (networks come and go while other tests run). */
+export async function dockerSubnetsV4(exceptIds: ReadonlySet<string> = new Set()): Promise<string[]> {
+  const networks = await new Docker({ socketPath: DOCKER_SOCKET }).listNetworks();
+  return networks
+    .filter((network) => !exceptIds.has(network.Id))
+    .flatMap((network) => network.IPAM?.Config ?? [])
+    .map((config) => config.Subnet ?? '')
+    .filter((subnet) => /^\d+\.\d+\.\d+\.\d+\/\d+$/.test(subnet));
 }
 
 const handedOutSubnets = new Set<string>();
@@ -378,6 +385,11 @@ export class PluginHandle {
     return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
   }
 
+  /** Directories private to this harness-run plugin ([] for an installed plugin). */
+  ownedDirs(): string[] {
+    return this.tempRoot ? [this.tempRoot] : [];
+  }
+
   /** Directories whose files are plugin state; leak checks list them. */
   watchedDirs(): string[] {
     const { stateDir, cacheDir, hostLocalDir } = this.dirs;
@@ -419,6 +431,9 @@ export class PluginHandle {
       env: {
         ...process.env,
         DOCKER_CNI_DEFAULT_POOLS_V4: `${AUTO_POOL_V4}/24`,
+        // Periodic reconciliation would act on other docker-cni instances' links and
+        // rules on a shared host; the startup pass still runs.
+        DOCKER_CNI_RECONCILE_INTERVAL_MS: '0',
         ...this.options.env,
       },
     });
@@ -472,11 +487,21 @@ export class PluginHandle {
     await this.start();
   }
 
-  /** The last lines of the plugin's log (child mode), for failure output. */
-  logTail(lines = 60): string {
+  /** Bytes written to the plugin log so far (0 without a log file). */
+  logSize(): number {
+    try {
+      return this.logFile ? statSync(this.logFile).size : 0;
+    } catch {
+      return 0;
+    }
+  }
+
+  /** The last lines of the plugin's log (child mode), optionally only what was written after byte `from`. */
+  logTail(lines = 60, from = 0): string {
     if (!this.logFile) return `(plugin ${this.driver} logs to dockerd's log)`;
     try {
-      return readFileSync(this.logFile, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+      const text = readFileSync(this.logFile).subarray(from).toString('utf8').trimEnd();
+      return text ? text.split('\n').slice(-lines).join('\n') : '(nothing logged)';
     } catch {
       return '(no plugin log)';
     }
@@ -607,6 +632,8 @@ export class EngineScope {
     this.cleanup.defer(`docker network rm ${name}`, () => docker(['network', 'rm', name]));
     const id = await docker(args);
     const bridge = options.options?.['com.docker.network.bridge.name'] ?? `dcni-${id.slice(0, 10)}`;
+    const subnets = (await dockerResult(['network', 'inspect', '-f', '{{range .IPAM.Config}}{{.Subnet}} {{end}}', id])).stdout.split(/\s+/);
+    this.own(id.slice(0, 12), bridge, ...subnets.filter(Boolean).map(subnetToken));
     return { name, id, bridge };
   }
 
@@ -622,13 +649,45 @@ export class EngineScope {
     args.push(TEST_IMAGE, ...(options.command ?? IDLE_COMMAND));
     this.cleanup.defer(`docker rm -f ${name}`, () => docker(['rm', '-f', name]));
     await docker(args);
+    const endpoints = await dockerResult(['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.EndpointID}} {{end}}', name]);
+    this.own(...endpoints.stdout.split(/\s+/).filter(Boolean).map((endpointId) => `dc${endpointId.slice(0, 13)}`));
     return name;
+  }
+
+  /** Names that identify what this test made (see sharedHostMode). */
+  readonly ownedTokens = new Set<string>();
+
+  own(...tokens: string[]): void {
+    for (const token of tokens) if (token.length >= 6) this.ownedTokens.add(token);
   }
 
   /** Registers any other undo action (e.g. deleting a file or a host link). */
   defer(what: string, run: () => Promise<unknown>): void {
     this.cleanup.defer(what, run);
   }
+}
+
+const DOCKER_GWBRIDGE = 'docker_gwbridge';
+
+async function dockerNetworkExists(name: string): Promise<boolean> {
+  return (await dockerResult(['network', 'inspect', name])).exitCode === 0;
+}
+
+/**
+ * DOCKER_CNI_TEST_SHARED_HOST=1: other tests run on this host at the same
+ * time, so leak checks only count leftovers naming this test's networks,
+ * bridges, subnets and links (plus its private plugin dirs). Ignored under
+ * CI, where the tests have the host to themselves and every leftover counts.
+ */
+export function sharedHostMode(): boolean {
+  return process.env.DOCKER_CNI_TEST_SHARED_HOST === '1' && process.env.CI !== 'true';
+}
+
+/** A subnet as it appears in rules: the CIDR itself, or for /24 and longer its first three octets plus a dot. */
+function subnetToken(cidr: string): string {
+  const [address, length] = cidr.split('/');
+  if (address?.includes('.') && Number(length) >= 24) return `${address.split('.').slice(0, 3).join('.')}.`;
+  return cidr;
 }
 
 export interface EngineCaseOptions {
@@ -647,8 +706,10 @@ export async function engineCase(
   options: EngineCaseOptions = {},
 ): Promise<void> {
   const snapshotOptions = { dirs: plugin.watchedDirs() };
+  const gwbridgeBefore = await dockerNetworkExists(DOCKER_GWBRIDGE);
   const before: HostSnapshot = await takeSnapshot(snapshotOptions);
   const scope = new EngineScope(plugin);
+  const logStart = plugin.logSize();
   let bodyError: unknown;
   try {
     await body(scope);
@@ -658,16 +719,27 @@ export async function engineCase(
   const cleanupFailures = await scope.cleanup.run();
   let leakError: unknown;
   try {
-    await assertNoLeaks(before, { ...snapshotOptions, ignore: options.ignore, settleMs: options.settleMs });
+    await assertNoLeaks(before, {
+      ...snapshotOptions,
+      ignore: options.ignore,
+      settleMs: options.settleMs,
+      ...(sharedHostMode() ? { onlyMentioning: [...scope.ownedTokens], ownedDirs: plugin.ownedDirs() } : {}),
+    });
   } catch (err) {
     leakError = err;
+  }
+  // Docker creates docker_gwbridge when a driver's Join gives no gateway and
+  // never removes it. The leak check above has reported it; remove it (when
+  // unused) so the following tests start from a clean host again.
+  if (!gwbridgeBefore && (await dockerNetworkExists(DOCKER_GWBRIDGE))) {
+    await dockerResult(['network', 'rm', DOCKER_GWBRIDGE]);
   }
   const problems = [
     ...cleanupFailures.map((f) => `cleanup failed: ${f}`),
     ...(leakError instanceof Error ? [leakError.message] : []),
   ];
   if (bodyError === undefined && problems.length === 0) return;
-  const diagnostics = `--- plugin ${plugin.driver} log (tail) ---\n${plugin.logTail()}`;
+  const diagnostics = `--- plugin ${plugin.driver} log during this test (tail) ---\n${plugin.logTail(80, logStart)}`;
   if (bodyError !== undefined) {
     console.error([...problems, diagnostics].join('\n'));
     throw bodyError;
@@ -692,7 +764,8 @@ export function setupEngineSuite(options: StartPluginOptions = {}): () => Plugin
   });
   after(async () => {
     await plugin?.dispose();
-    if (hostBefore) await assertNoLeaks(hostBefore);
+    // On a shared host nothing at this level can be told apart from other tests' work.
+    if (hostBefore && !sharedHostMode()) await assertNoLeaks(hostBefore);
   });
   return () => {
     if (!plugin) throw new Error('the plugin under test was not started (see the before hook failure)');

@@ -233,6 +233,15 @@ export interface LeakCheckOptions extends SnapshotOptions {
    * returns; leftovers must persist this long to count.
    */
   settleMs?: number;
+  /**
+   * Shared-host mode: count only leftovers that mention one of these tokens
+   * (bridge names, network-ID prefixes, subnets, link names the test owns),
+   * plus every file under `ownedDirs`. Other processes' churn is then not
+   * blamed on the test. Never used under CI, where the whole host counts.
+   */
+  onlyMentioning?: readonly string[];
+  /** Directories that belong to the test alone (e.g. the plugin's temp state). */
+  ownedDirs?: readonly string[];
 }
 
 /** Throws an AssertionError-like Error listing every leftover when the host is not back to `before`. */
@@ -241,6 +250,11 @@ export async function assertNoLeaks(before: HostSnapshot, options: LeakCheckOpti
   let leftovers: string[];
   for (;;) {
     leftovers = diffSnapshots(before, await takeSnapshot(options), options.ignore);
+    const tokens = options.onlyMentioning;
+    if (tokens) {
+      const owned = (options.ownedDirs ?? []).map((dir) => `file: ${dir}/`);
+      leftovers = leftovers.filter((l) => owned.some((prefix) => l.startsWith(prefix)) || tokens.some((token) => l.includes(token)));
+    }
     if (leftovers.length === 0 || Date.now() >= deadline) break;
     await new Promise((resolve) => setTimeout(resolve, 500));
   }

@@ -33,20 +33,27 @@ describe('ExecaPluginExecutor', () => {
     await removeDir(work);
   });
 
-  test('success returns stdout; the plugin sees only CNI_* and PATH', async () => {
-    process.env.DOCKER_CNI_SECRET_TEST = 'must-not-leak';
+  test('success returns stdout; the plugin inherits the environment but only this call\'s CNI_* variables', async () => {
+    process.env.DOCKER_CNI_INHERITED_TEST = 'inherited';
+    process.env.CNI_IFNAME = 'stale0';
+    process.env.CNI_STALE_TEST = 'stale';
     try {
       const out = await executor.execPlugin(plugin, conf({}), env('ADD'), 5000);
       const result = JSON.parse(out.toString()) as { ips: unknown[] };
       assert.equal(result.ips.length, 1);
     } finally {
-      delete process.env.DOCKER_CNI_SECRET_TEST;
+      delete process.env.DOCKER_CNI_INHERITED_TEST;
+      delete process.env.CNI_IFNAME;
+      delete process.env.CNI_STALE_TEST;
     }
     const [call] = await readCalls(join(work, 'calls.jsonl'));
     assert.ok(call);
-    const keys = Object.keys(call.env).filter((k) => !['PWD', 'SHLVL', '_'].includes(k)).sort();
-    assert.deepEqual(keys, ['CNI_ARGS', 'CNI_COMMAND', 'CNI_CONTAINERID', 'CNI_IFNAME', 'CNI_NETNS', 'CNI_PATH', 'PATH']);
+    const cniKeys = Object.keys(call.env).filter((k) => k.startsWith('CNI_')).sort();
+    assert.deepEqual(cniKeys, ['CNI_ARGS', 'CNI_COMMAND', 'CNI_CONTAINERID', 'CNI_IFNAME', 'CNI_NETNS', 'CNI_PATH']);
     assert.equal(call.env.CNI_ARGS, 'A=1;B=2');
+    assert.equal(call.env.CNI_IFNAME, env('ADD').CNI_IFNAME);
+    assert.equal(call.env.DOCKER_CNI_INHERITED_TEST, 'inherited');
+    assert.ok(call.env.PATH);
   });
 
   test('error body on stdout is decoded', async () => {

@@ -17,7 +17,7 @@ import { CniPluginError, PluginError } from '../../../src/errors.js';
 import type { ErrorCode } from '../../../src/errors.js';
 import { silentLogger } from '../../../src/log.js';
 import type { Logger } from '../../../src/log.js';
-import { createApp } from '../../../src/http/app.js';
+import { MAX_JSON_DEPTH, createApp } from '../../../src/http/app.js';
 import { closeServer, serveUnixSocket } from '../../../src/http/serve.js';
 import { createFakeDrivers } from '../../helpers/fake-drivers.js';
 import type { FakeDrivers } from '../../helpers/fake-drivers.js';
@@ -228,6 +228,23 @@ describe('request bodies', () => {
     const justUnder = JSON.stringify({ NetworkID: NET_ID, Options: { pad: 'x'.repeat(MAX_BODY_BYTES - 200) } });
     assert.equal((await post(app, RPC.network.createNetwork, justUnder)).status, 200);
     assert.equal(log.length, 1);
+  });
+
+  test(`nesting deeper than ${MAX_JSON_DEPTH} levels is refused before validation`, async () => {
+    const { app, network } = setup();
+    const nested = (levels: number): unknown => {
+      let value: unknown = 'leaf';
+      for (let i = 0; i < levels; i++) value = i % 2 ? [value] : { k: value };
+      return value;
+    };
+    // The body object itself is level 1 and Options level 2.
+    const deepest = JSON.stringify({ NetworkID: NET_ID, Options: { x: nested(MAX_JSON_DEPTH - 2) } });
+    assert.equal((await post(app, RPC.network.createNetwork, deepest)).status, 200);
+    const tooDeep = JSON.stringify({ NetworkID: NET_ID, Options: { x: nested(MAX_JSON_DEPTH - 1) } });
+    assertErr(await post(app, RPC.network.createNetwork, tooDeep), 400, /nested deeper than/);
+    const absurd = `{"NetworkID":"${NET_ID}","Options":{"x":${'['.repeat(200_000)}${']'.repeat(200_000)}}}`;
+    assertErr(await post(app, RPC.network.createNetwork, absurd), 400, /nested deeper than/);
+    assert.equal(network.requestsOf('createNetwork').length, 1);
   });
 
   test('compressed bodies are refused (415) rather than inflated', async () => {
