@@ -381,8 +381,12 @@ export class NetworkDriver implements NetworkDriverApi {
 
   private gateways(network: NetworkRecord, result: CniResult): Pick<EndpointRecord, 'gatewayV4' | 'gatewayV6'> {
     if (network.internal) return {};
-    const v4 = network.mode === 'generated' ? network.ipv4.find((s) => s.gateway)?.gateway : gatewayFromResult(result, false);
-    const v6 = network.mode === 'generated' ? network.ipv6.find((s) => s.gateway)?.gateway : gatewayFromResult(result, true);
+    // A user chain may route through its own gateway; otherwise Docker's gateway
+    // holds (without one, Docker would attach the container to docker_gwbridge).
+    const docker4 = network.ipv4.find((s) => s.gateway)?.gateway;
+    const docker6 = network.ipv6.find((s) => s.gateway)?.gateway;
+    const v4 = network.mode === 'generated' ? docker4 : (gatewayFromResult(result, false) ?? docker4);
+    const v6 = network.mode === 'generated' ? docker6 : (gatewayFromResult(result, true) ?? docker6);
     return { ...(v4 ? { gatewayV4: v4 } : {}), ...(v6 ? { gatewayV6: v6 } : {}) };
   }
 

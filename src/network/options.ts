@@ -157,14 +157,17 @@ export function parseBandwidth(raw: Record<string, string>): BandwidthLimits | u
 export interface EndpointOptions {
   /** Overrides the network's limits field by field. */
   bandwidth?: BandwidthLimits;
-  /** Appended to CNI_ARGS in the given order. */
+  /** Appended to CNI_ARGS in the given order; keys upper-cased. */
   cniArgs: Array<[string, string]>;
 }
 
 const CNI_ARGS_PREFIX = 'cni.args.';
 const CNI_ARG_KEY = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
-/** CNI_ARGS keys docker-cni sets itself. */
-export const RESERVED_CNI_ARGS = new Set(['IgnoreUnknown', 'DOCKER_NETWORK_ID', 'DOCKER_ENDPOINT_ID']);
+/**
+ * CNI_ARGS keys docker-cni sets itself, plus IP and MAC: the address and MAC
+ * come from Docker (--ip, --mac-address) and must stay what Docker re-applies.
+ */
+export const RESERVED_CNI_ARGS = new Set(['IgnoreUnknown', 'DOCKER_NETWORK_ID', 'DOCKER_ENDPOINT_ID', 'IP', 'MAC']);
 
 /**
  * Reads the `cni.*` keys of CreateEndpoint Options. Docker puts its own keys
@@ -180,9 +183,12 @@ export function parseEndpointOptions(options: Record<string, unknown> | null | u
     if (key.startsWith(BANDWIDTH_PREFIX)) {
       bandwidthRaw[key] = rawValue;
     } else if (key.startsWith(CNI_ARGS_PREFIX)) {
-      const argKey = key.slice(CNI_ARGS_PREFIX.length);
+      // Upper-cased: the 20.10 client lower-cases `--network name=N,driver-opt=` keys, and CNI_ARGS keys are upper case by convention (IP, MAC, K8S_POD_NAME).
+      const argKey = key.slice(CNI_ARGS_PREFIX.length).toUpperCase();
       if (!CNI_ARG_KEY.test(argKey)) throw invalid(`endpoint option ${key}: the CNI_ARGS key must match [A-Za-z_][A-Za-z0-9_]*`);
-      if (RESERVED_CNI_ARGS.has(argKey)) throw invalid(`endpoint option ${key}: ${argKey} is set by docker-cni`);
+      if ([...RESERVED_CNI_ARGS].some((reserved) => reserved.toUpperCase() === argKey)) {
+        throw invalid(`endpoint option ${key}: ${argKey} is set by docker-cni (use --ip / --mac-address for addresses)`);
+      }
       if (/[;=\0]/.test(rawValue)) throw invalid(`endpoint option ${key}="${rawValue}": a CNI_ARGS value cannot contain ';' or '='`);
       result.cniArgs.push([argKey, rawValue]);
     } else {

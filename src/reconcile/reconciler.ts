@@ -69,6 +69,8 @@ export class Reconciler {
   private readonly graceMs: number;
   private readonly now: () => number;
   private running: Promise<GcReport> | undefined;
+  /** First time each timestamp-less orphan (cache entry, link, rule set) was seen. */
+  private readonly orphanSince = new Map<string, number>();
 
   constructor(private readonly opts: ReconcilerOptions) {
     this.graceMs = opts.graceMs ?? 60_000;
@@ -108,7 +110,7 @@ export class Reconciler {
     try {
       dockerNetworks = await this.opts.docker.networks();
     } catch (err) {
-      logger.warn({ err: (err as Error).message }, 'Docker unreachable; reconciling local state only');
+      logger.warn({ err: (err as Error).message }, 'Docker unreachable; nothing is collected without it');
     }
 
     // Snapshots are taken links → cache → records, so anything a concurrent
@@ -149,36 +151,56 @@ export class Reconciler {
       await this.reconcilePools(dockerNetworks, act);
     }
 
-    const endpointIds = new Set(targets.listEndpoints().map((e) => e.id));
-    for (const entry of cache) {
-      // The cache dir is shared with other CNI runtimes, which may use the same
-      // conflist names: only entries carrying our endpoint arg are ours.
-      const ours = (entry.cniArgs ?? []).some(([key]) => key === DOCKER_ENDPOINT_ARG);
-      if (ours && !endpointIds.has(entry.containerId)) {
-        await act(
-          { kind: 'cache', id: `${entry.networkName}/${entry.containerId}/${entry.ifName}`, reason: 'cached attachment without an endpoint' },
-          () => targets.deleteCachedAttachment(entry),
-        );
-      }
-    }
+    // Objects that carry no timestamp (cache entries, links, rules) are removed
+    // only when nothing Docker lists owns them, and only once they have been
+    // orphans for the grace period: another docker-cni instance, or a
+    // CreateEndpoint not yet joined, may own them.
+    if (dockerNetworks) {
+      const dockerEndpointIds = dockerNetworks.flatMap((n) => n.endpoints.map((e) => e.id));
+      const dockerNetworkIds = dockerNetworks.map((n) => n.id);
+      const dockerOwnsEndpoint = (prefix: string): boolean => dockerEndpointIds.some((id) => id.startsWith(prefix));
+      const dockerOwnsNetwork = (prefix: string): boolean => dockerNetworkIds.some((id) => id.startsWith(prefix));
+      const seenOrphans = new Set<string>();
+      const orphan = async (action: GcAction, work: () => Promise<void>): Promise<void> => {
+        const key = `${action.kind}:${action.id}`;
+        seenOrphans.add(key);
+        const since = this.orphanSince.get(key) ?? this.now();
+        this.orphanSince.set(key, since);
+        if (this.now() - since >= this.graceMs) await act(action, work);
+      };
 
-    const linkOwners = new Set(targets.listEndpoints().map((e) => e.hostLinkName));
-    const bridges = new Set(targets.listNetworks().map((n) => n.bridge).filter((b): b is string => !!b));
-    for (const link of links) {
-      if (OUR_CONTAINER_LINK.test(link) && !linkOwners.has(link)) {
-        await act({ kind: 'link', id: link, reason: 'container link without an endpoint' }, () => targets.deleteLink(link));
-      } else if (OUR_BRIDGE.test(link) && !bridges.has(link)) {
-        await act({ kind: 'link', id: link, reason: 'bridge without a network' }, () => targets.deleteLink(link));
+      const endpointIds = new Set(targets.listEndpoints().map((e) => e.id));
+      for (const entry of cache) {
+        // The cache dir is shared with other CNI runtimes, which may use the same
+        // conflist names: only entries carrying our endpoint arg are ours.
+        const ours = (entry.cniArgs ?? []).some(([key]) => key === DOCKER_ENDPOINT_ARG);
+        if (ours && !endpointIds.has(entry.containerId) && !dockerOwnsEndpoint(entry.containerId)) {
+          await orphan(
+            { kind: 'cache', id: `${entry.networkName}/${entry.containerId}/${entry.ifName}`, reason: 'cached attachment without an endpoint' },
+            () => targets.deleteCachedAttachment(entry),
+          );
+        }
       }
-    }
 
-    const networkPrefixes = new Set([...networksAtStart, ...targets.listNetworks().map((n) => n.id.slice(0, 12))]);
-    for (const prefix of taggedFirewallNetworks) {
-      if (!networkPrefixes.has(prefix)) {
-        await act({ kind: 'firewall', id: prefix, reason: 'rules of a network that no longer exists' }, () =>
-          targets.removeFirewallNetwork(prefix),
-        );
+      const linkOwners = new Set(targets.listEndpoints().map((e) => e.hostLinkName));
+      const bridges = new Set(targets.listNetworks().map((n) => n.bridge).filter((b): b is string => !!b));
+      for (const link of links) {
+        if (OUR_CONTAINER_LINK.test(link) && !linkOwners.has(link) && !dockerOwnsEndpoint(link.slice(2))) {
+          await orphan({ kind: 'link', id: link, reason: 'container link without an endpoint' }, () => targets.deleteLink(link));
+        } else if (OUR_BRIDGE.test(link) && !bridges.has(link) && !dockerOwnsNetwork(link.slice(5))) {
+          await orphan({ kind: 'link', id: link, reason: 'bridge without a network' }, () => targets.deleteLink(link));
+        }
       }
+
+      const networkPrefixes = new Set([...networksAtStart, ...targets.listNetworks().map((n) => n.id.slice(0, 12))]);
+      for (const prefix of taggedFirewallNetworks) {
+        if (!networkPrefixes.has(prefix) && !dockerOwnsNetwork(prefix)) {
+          await orphan({ kind: 'firewall', id: prefix, reason: 'rules of a network that no longer exists' }, () =>
+            targets.removeFirewallNetwork(prefix),
+          );
+        }
+      }
+      for (const key of this.orphanSince.keys()) if (!seenOrphans.has(key)) this.orphanSince.delete(key);
     }
 
     if (actions.length > 0) logger.info({ dryRun, actions }, 'reconciliation pass');

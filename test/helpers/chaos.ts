@@ -541,10 +541,18 @@ export class DaemonUnderTest {
     }
   }
 
-  /** Starts dockerd detached in its own session, as the given command line, and waits for `docker info`. */
+  /**
+   * Starts dockerd as the given command line, detached into a session of its
+   * own (setsid, via spawn's `detached`), logging to a temp file, and waits
+   * for `docker info`. This process stays its parent, so a killed daemon is
+   * reaped here and not left a zombie (a zombie's pidfile makes the next
+   * dockerd refuse to start).
+   */
   async launch(cmd: DaemonCommandLine, timeoutMs = 90_000): Promise<void> {
+    this.removeStalePidFiles(cmd);
     const logFd = openSync(this.logFile, 'a');
-    const child = spawn('setsid', [cmd.exe, ...cmd.argv.slice(1)], {
+    const child = spawn(cmd.exe, cmd.argv.slice(1), {
+      argv0: cmd.argv[0] ?? cmd.exe,
       cwd: cmd.cwd,
       env: cmd.env,
       detached: true,
@@ -552,7 +560,37 @@ export class DaemonUnderTest {
     });
     closeSync(logFd);
     child.unref();
-    await waitFor(() => this.docker.answers(), { timeoutMs, intervalMs: 300, what: `dockerd on ${this.socket} to answer` });
+    child.once('error', () => undefined);
+    await waitFor(async () => child.exitCode === null && (await this.docker.answers()), {
+      timeoutMs,
+      intervalMs: 300,
+      what: `dockerd on ${this.socket} to answer`,
+    }).catch((err: unknown) => {
+      throw new Error(`${(err as Error).message}\n--- dockerd log ---\n${this.logTail(15)}`, { cause: err });
+    });
+  }
+
+  /**
+   * dockerd refuses to start while its pidfile names a process that exists,
+   * and waits forever for "its" containerd while containerd's pidfile does;
+   * a zombie counts as existing. On a host whose PID 1 does not reap orphans,
+   * the containerd of a killed dockerd stays a zombie, so both stale pidfiles
+   * go before a restart.
+   */
+  private removeStalePidFiles(cmd: DaemonCommandLine): void {
+    const execRootFlag = cmd.argv.findIndex((arg) => arg === '--exec-root' || arg.startsWith('--exec-root='));
+    const execRoot = execRootFlag < 0
+      ? '/var/run/docker'
+      : (cmd.argv[execRootFlag]?.includes('=') ? cmd.argv[execRootFlag]?.split('=')[1] : cmd.argv[execRootFlag + 1]) ?? '/var/run/docker';
+    for (const file of [this.pidFile, join(execRoot, 'containerd', 'containerd.pid')]) {
+      let pid: number;
+      try {
+        pid = Number(readFileSync(file, 'utf8').trim());
+      } catch {
+        continue;
+      }
+      if (!Number.isInteger(pid) || pid <= 0 || !pidAlive(pid) || isZombie(pid)) rmSync(file, { force: true });
+    }
   }
 
   /** SIGKILLs the daemon and returns how it had been started (for `launch`). */
@@ -587,6 +625,10 @@ export class DaemonUnderTest {
    */
   async dispose(): Promise<void> {
     if (this.host) return;
+    if (await this.docker.answers()) {
+      const all = (await this.docker.result(['ps', '-aq'])).stdout.split('\n').filter(Boolean);
+      await this.docker.forceRemove(all);
+    }
     const pid = this.pid();
     if (pid !== undefined) {
       process.kill(pid, 'SIGTERM');
@@ -594,12 +636,44 @@ export class DaemonUnderTest {
         process.kill(pid, 'SIGKILL');
       });
     }
+    // A SIGKILLed dockerd takes its containerd along but not the shims; those and their containers were started by this test.
+    if (this.execRoot) await killShimsOf(`${this.execRoot}/`);
     for (const dir of [this.dataRoot, this.execRoot]) {
       if (!dir) continue;
       for (const mount of mountsUnder(dir)) await execa('umount', ['-l', mount], { reject: false });
     }
     for (const path of [this.execRoot, this.socket, this.pidFile, this.root]) {
       if (path) rmSync(path, { recursive: true, force: true });
+    }
+  }
+}
+
+/** Kills the containerd shims (and the container processes under them) whose command line names `marker`. */
+async function killShimsOf(marker: string): Promise<void> {
+  const shims = readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .map(Number)
+    .filter((pid) => {
+      try {
+        const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+        return cmdline.includes('containerd-shim') && cmdline.includes(marker);
+      } catch {
+        return false;
+      }
+    });
+  for (const shim of shims) {
+    const children = await execa('pgrep', ['-P', String(shim)], { reject: false });
+    for (const child of String(children.stdout).split('\n').filter(Boolean)) {
+      try {
+        process.kill(Number(child), 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    try {
+      process.kill(shim, 'SIGKILL');
+    } catch {
+      // already gone
     }
   }
 }
@@ -645,4 +719,18 @@ export async function pingDiagnostics(docker: DockerClient, from: EndpointTrace,
     lines.push(`rules naming ${end.ip}: ${mentions.length === 0 ? '(none)' : mentions.join(' | ')}`);
   }
   return lines.join('\n');
+}
+
+/** Evidence about one docker-cni network's host side: its bridge, the bridge's ports and its tagged rules. */
+export async function networkDiagnostics(networkId: string, bridge: string): Promise<string> {
+  const exists = existsSync(`/sys/class/net/${bridge}`);
+  const ports = await execa('ip', ['-o', 'link', 'show', 'master', bridge], { reject: false });
+  const portNames = String(ports.stdout).split('\n').map((l) => l.split(':')[1]?.trim() ?? '').filter(Boolean);
+  const tag = `dcni:${networkId.slice(0, 12)}`;
+  const rules = (await readRules()).split('\n').filter((line) => line.includes(tag) || line.includes(bridge));
+  return [
+    `bridge ${bridge}: ${exists ? 'present' : 'MISSING'}, ${portNames.length} port(s)`,
+    `rules tagged ${tag} or naming ${bridge} (${rules.length}):`,
+    ...rules.map((r) => `  ${r}`),
+  ].join('\n');
 }

@@ -22,9 +22,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before } from 'node:test';
+import Docker from 'dockerode';
 import { execa } from 'execa';
 import { assertNoLeaks, takeSnapshot, type HostSnapshot, type LeakIgnore } from './host-snapshot.js';
-import Docker from 'dockerode';
 import { DOCKER_SOCKET, dockerAvailable, hasCniPlugins, isRoot, skipUnless } from './prereq.js';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');

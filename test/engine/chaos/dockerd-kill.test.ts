@@ -1,8 +1,8 @@
 // Chaos: dockerd is SIGKILLed while several `docker run -d` are starting
 // containers on a docker-cni network, then started again exactly as it had
 // been started (command line, environment and cwd read back from
-// /proc/<pid>/cmdline, environ and cwd; detached with setsid; log to a temp
-// file). Afterwards whatever is left is removed, `docker-cni gc
+// /proc/<pid>/cmdline, environ and cwd; detached into its own session, i.e.
+// setsid; log to a temp file). Afterwards whatever is left is removed, `docker-cni gc
 // --grace-seconds 0` runs, and the host must hold nothing of the test.
 //
 // WHICH dockerd is killed:

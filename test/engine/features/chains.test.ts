@@ -107,7 +107,9 @@ describe('engine: CNI chains from the conf dir', { skip }, () => {
       const net = await s.createNetwork({ subnet, options: { 'cni.network': conf } });
       const first = await s.runContainer({ network: net.name });
       const second = await s.runContainer({ network: net.name });
-      const link = await docker(['exec', first, 'ip', '-d', 'link', 'show', 'eth0']);
+      // busybox ip has no -d: look from the host into the container's netns.
+      const pid = await docker(['inspect', '-f', '{{.State.Pid}}', first]);
+      const link = String((await execa('nsenter', ['-t', pid, '-n', 'ip', '-d', 'link', 'show', 'eth0'])).stdout);
       assert.match(link, /macvlan/, `eth0 is not a macvlan: ${link}`);
       await assertPings(first, await containerIp(second, net.name));
       await assertPings(second, first);

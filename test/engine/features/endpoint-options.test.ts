@@ -45,7 +45,8 @@ describe('engine: per-endpoint driver options', { skip }, () => {
       assert.deepEqual(fromConnect.find(([k]) => k === 'CONNECT_KEY'), ['CONNECT_KEY', value]);
       // The CNI cache (what other CNI tools read) carries the same args.
       const cached = await readFile(join(plugin().dirs.cacheDir, 'results', `dcni-${second.id.slice(0, 12)}-${await endpointIdOf(name, second.name)}-eth0`), 'utf8');
-      assert.ok(cached.includes(`"CONNECT_KEY","${value}"`), 'cni.args value missing from the CNI cache entry');
+      const cachedArgs = (JSON.parse(cached) as { cniArgs?: Array<[string, string]> }).cniArgs ?? [];
+      assert.deepEqual(cachedArgs.find(([k]) => k === "CONNECT_KEY"), ["CONNECT_KEY", value], `cni.args missing from the CNI cache entry: ${cached.slice(0, 300)}`);
     }));
 
   test('unknown cni.* endpoint keys and bad cni.args values fail with a clear message', { timeout: TEST_TIMEOUT }, () =>
@@ -54,7 +55,7 @@ describe('engine: per-endpoint driver options', { skip }, () => {
       const cases: Array<[string, RegExp]> = [
         ['cni.bogus=1', /unsupported endpoint option "cni\.bogus"/],
         ['cni.args.K=a;b', /a CNI_ARGS value cannot contain ';' or '='/],
-        ['cni.args.DOCKER_ENDPOINT_ID=x', /DOCKER_ENDPOINT_ID is set by docker-cni/],
+        ['cni.args.docker_endpoint_id=x', /DOCKER_ENDPOINT_ID is set by docker-cni/],
         ['cni.bandwidth.ingress_rate=fast', /expected a positive integer/],
         ['cni.bandwidth.ingress_rate=1000000', /cni\.bandwidth\.ingress_rate and cni\.bandwidth\.ingress_burst must be given together/],
       ];

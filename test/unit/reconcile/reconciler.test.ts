@@ -224,8 +224,29 @@ async function staleWorld() {
   return { targets, docker, links, ids };
 }
 
-function reconciler(targets: ReconcileTargets, docker: DockerView, links: string[], graceMs = GRACE_MS): Reconciler {
-  return new Reconciler({ targets, docker, hostLocalDataDir: dataDir, logger: silentLogger, graceMs, listLinks: async () => links, now: () => NOW });
+/** A reconciler whose clock stays at NOW: one pass = one run. */
+function reconcilerAtNow(targets: ReconcileTargets, docker: DockerView, links: string[]): Reconciler {
+  return new Reconciler({ targets, docker, hostLocalDataDir: dataDir, logger: silentLogger, graceMs: GRACE_MS, listLinks: async () => links, now: () => NOW });
+}
+
+/**
+ * Cache entries, links and rules carry no timestamp, so the reconciler removes
+ * them only once they have been orphans for the grace period: `run` here makes
+ * one pass at NOW and one a grace period later, and merges what they did.
+ */
+function reconciler(targets: ReconcileTargets, docker: DockerView, links: string[], graceMs = GRACE_MS): { run(o?: { dryRun?: boolean }): Promise<GcReport> } {
+  let now = NOW;
+  const r = new Reconciler({ targets, docker, hostLocalDataDir: dataDir, logger: silentLogger, graceMs, listLinks: async () => links, now: () => now });
+  return {
+    async run(options) {
+      const first = await r.run(options);
+      now += graceMs;
+      const second = await r.run(options);
+      now = NOW;
+      const seen = new Set(first.actions.map((a) => `${a.kind} ${a.id}`));
+      return { ...second, actions: [...first.actions, ...second.actions.filter((a) => !seen.has(`${a.kind} ${a.id}`))] };
+    },
+  };
 }
 
 describe('Reconciler', () => {
@@ -281,7 +302,7 @@ describe('Reconciler', () => {
     targets.endpoints = targets.endpoints.map((e) => ({ ...e, createdAt: YOUNG }));
     targets.pools = targets.pools.map((p) => ({ ...p, createdAt: YOUNG }));
     await reservationFile(ids.livePool, '10.231.1.6', YOUNG);
-    const report = await reconciler(targets, docker, links).run();
+    const report = await reconcilerAtNow(targets, docker, links).run();
     const kinds = new Set(report.actions.map((a) => a.kind));
     for (const kind of ['network', 'endpoint', 'pool', 'reservation'] as const) assert.equal(kinds.has(kind), false, kind);
     assert.equal(targets.networks.length, 2);
@@ -305,20 +326,29 @@ describe('Reconciler', () => {
     assert.equal(world.targets.endpoints.length, 4);
   });
 
-  test('Docker unreachable: only local leftovers (cache, links, firewall) are removed', async () => {
-    const { targets, links, ids } = await staleWorld();
+  test('Docker unreachable: nothing is removed (ownership cannot be told without Docker)', async () => {
+    const { targets, links } = await staleWorld();
     const report = await reconciler(targets, new FakeDocker(new Error('connect ENOENT /var/run/docker.sock')), links).run();
     assert.equal(report.dockerReachable, false);
-    assert.deepEqual(
-      summary(report),
-      [
-        `cache ${generatedCniName(ids.live)}/${ids.strayCacheContainer}/eth0`,
-        `link ${ids.strayContainerLink}`,
-        `link ${ids.strayBridge}`,
-        `firewall ${ids.strayFirewall}`,
-      ].sort(),
-    );
-    assert.ok(!targets.calls.some((c) => /^(removeStale|releasePool|releaseAddress)/.test(c)), targets.calls.join('\n'));
+    assert.deepEqual(summary(report), []);
+    assert.deepEqual(targets.calls.filter((c) => !c.startsWith('list')), []);
+  });
+
+  test('timestamp-less orphans are removed only after the grace period, and never while Docker lists their owner', async () => {
+    const { targets, docker, links, ids } = await staleWorld();
+    const foreignEndpoint = hexId();
+    const foreignLink = hostLinkNameFor(foreignEndpoint);
+    const view = (docker as FakeDocker).view;
+    assert.ok(Array.isArray(view));
+    view[0]?.endpoints.push({ id: foreignEndpoint, addresses: [] });
+    let now = NOW;
+    const r = new Reconciler({ targets, docker, hostLocalDataDir: dataDir, logger: silentLogger, graceMs: GRACE_MS, listLinks: async () => [...links, foreignLink], now: () => now });
+    const first = await r.run();
+    assert.ok(!first.actions.some((a) => a.kind === 'link' || a.kind === 'cache' || a.kind === 'firewall'), summary(first).join());
+    now += GRACE_MS;
+    const second = await r.run();
+    assert.ok(second.actions.some((a) => a.kind === 'link' && a.id === ids.strayContainerLink));
+    assert.ok(!second.actions.some((a) => a.id === foreignLink), 'a link of an endpoint Docker lists is never removed');
   });
 
   test('a failing action is recorded and the pass goes on', async () => {
@@ -339,7 +369,7 @@ describe('Reconciler', () => {
 
   test('concurrent callers share one pass', async () => {
     const { targets, docker, links } = await staleWorld();
-    const r = reconciler(targets, docker, links);
+    const r = reconcilerAtNow(targets, docker, links);
     const [a, b] = await Promise.all([r.run(), r.run()]);
     assert.equal(a, b);
     assert.equal(docker.calls, 1);
