@@ -492,6 +492,16 @@ export class DaemonUnderTest {
     }
   }
 
+  get execRootPath(): string | undefined {
+    return this.execRoot;
+  }
+
+  /** Private daemon only: kills the given shims of this daemon and the container processes under them. */
+  async killShims(shims: readonly Shim[]): Promise<void> {
+    if (this.host || !this.execRoot) throw new Error('only the shims of a private dockerd may be killed');
+    await killShimsOf(`${this.execRoot}/`, new Set(shims.map((s) => s.pid)));
+  }
+
   static async create(options: DaemonUnderTestOptions = {}): Promise<DaemonUnderTest> {
     const logDir = await mkdtemp(join(tmpdir(), 'docker-cni-dockerd-'));
     if (options.host) return new DaemonUnderTest(true, undefined, logDir);
@@ -648,19 +658,41 @@ export class DaemonUnderTest {
   }
 }
 
+interface Shim {
+  pid: number;
+  /** The container ID the shim serves (its -id argument). */
+  containerId: string;
+}
+
+/** containerd shims whose command line names `marker` (e.g. a daemon's exec-root). */
+function shimsOf(marker: string): Shim[] {
+  const shims: Shim[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let argv: string[];
+    try {
+      argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue;
+    }
+    if (!(argv[0] ?? '').includes('containerd-shim') || !argv.some((arg) => arg.includes(marker))) continue;
+    shims.push({ pid: Number(entry), containerId: argv[argv.indexOf('-id') + 1] ?? '' });
+  }
+  return shims;
+}
+
+/** Shims (with their containers) of containers the daemon no longer knows, e.g. ones being started when dockerd died. */
+export async function orphanShims(daemon: DaemonUnderTest): Promise<Shim[]> {
+  const known = new Set((await daemon.docker.result(['ps', '-aq', '--no-trunc'])).stdout.split('\n').filter(Boolean));
+  const marker = daemon.host ? '/var/run/docker/containerd/' : `${daemon.execRootPath}/`;
+  return shimsOf(marker).filter((shim) => !known.has(shim.containerId));
+}
+
 /** Kills the containerd shims (and the container processes under them) whose command line names `marker`. */
-async function killShimsOf(marker: string): Promise<void> {
-  const shims = readdirSync('/proc')
-    .filter((entry) => /^\d+$/.test(entry))
-    .map(Number)
-    .filter((pid) => {
-      try {
-        const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-        return cmdline.includes('containerd-shim') && cmdline.includes(marker);
-      } catch {
-        return false;
-      }
-    });
+async function killShimsOf(marker: string, only?: ReadonlySet<number>): Promise<void> {
+  const shims = shimsOf(marker)
+    .map((shim) => shim.pid)
+    .filter((pid) => !only || only.has(pid));
   for (const shim of shims) {
     const children = await execa('pgrep', ['-P', String(shim)], { reject: false });
     for (const child of String(children.stdout).split('\n').filter(Boolean)) {

@@ -46,7 +46,7 @@ describe('engine: per-endpoint driver options', { skip }, () => {
       // The CNI cache (what other CNI tools read) carries the same args.
       const cached = await readFile(join(plugin().dirs.cacheDir, 'results', `dcni-${second.id.slice(0, 12)}-${await endpointIdOf(name, second.name)}-eth0`), 'utf8');
       const cachedArgs = (JSON.parse(cached) as { cniArgs?: Array<[string, string]> }).cniArgs ?? [];
-      assert.deepEqual(cachedArgs.find(([k]) => k === "CONNECT_KEY"), ["CONNECT_KEY", value], `cni.args missing from the CNI cache entry: ${cached.slice(0, 300)}`);
+      assert.deepEqual(cachedArgs.find(([k]) => k === 'CONNECT_KEY'), ['CONNECT_KEY', value], `cni.args missing from the CNI cache entry: ${cached.slice(0, 300)}`);
     }));
 
   test('unknown cni.* endpoint keys and bad cni.args values fail with a clear message', { timeout: TEST_TIMEOUT }, () =>

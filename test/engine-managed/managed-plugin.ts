@@ -1,0 +1,235 @@
+/**
+ * The managed plugin as a test fixture: build its plugin dir (config.json +
+ * rootfs/) once from the offline base image, then `docker plugin create` it
+ * under unique aliases, with every host-state mount pointed at temp dirs.
+ *
+ * Used by test/run.mjs (the 'managed' tier builds one plugin dir and one
+ * alias for the whole engine suite and passes the dir on in
+ * DOCKER_CNI_TEST_PLUGIN_DIR) and by the test files here, which create
+ * aliases of their own from that dir, or build it themselves when run alone.
+ */
+import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { DOCKER_BIN, REPO_ROOT, docker, randomHex } from '../helpers/engine.js';
+
+export const BASE_IMAGE = process.env.DOCKER_CNI_PLUGIN_BASE ?? 'docker-cni/base:bookworm';
+/** A plugin dir built earlier (by test/run.mjs); saves a rebuild per file. */
+export const PLUGIN_DIR_ENV = 'DOCKER_CNI_TEST_PLUGIN_DIR';
+/** Automatic pools the way the harness gives its child plugin (test/helpers/engine.ts AUTO_POOL_V4). */
+export const TEST_AUTO_POOLS_V4 = '10.232.0.0/16/24';
+
+/** Runs one docker CLI command (against some daemon) and returns its stdout. */
+export type DockerCli = (args: readonly string[], timeoutMs?: number) => Promise<string>;
+
+export const hostDocker: DockerCli = (args, timeoutMs) => docker(args, timeoutMs);
+
+/** A docker CLI bound to the daemon on `socket`. */
+export function dockerOn(socket: string): DockerCli {
+  return (args, timeoutMs) => docker(['-H', `unix://${socket}`, ...args], timeoutMs);
+}
+
+export interface TimedStep {
+  what: string;
+  ms: number;
+}
+
+/**
+ * Builds the offline base image when missing (plugin/base-image) and the
+ * plugin dir into `outDir` (plugin/build --no-create --out). Returns the time
+ * each step took.
+ */
+export async function buildPluginDir(outDir: string): Promise<TimedStep[]> {
+  const steps: TimedStep[] = [];
+  const env = { DOCKER: DOCKER_BIN };
+  let started = Date.now();
+  if (!process.env.DOCKER_CNI_PLUGIN_BASE) {
+    await execa('bash', [join(REPO_ROOT, 'plugin', 'base-image'), '--tag', BASE_IMAGE], { env, timeout: 600_000 });
+    steps.push({ what: `base image ${BASE_IMAGE}`, ms: Date.now() - started });
+  }
+  started = Date.now();
+  await execa('bash', [join(REPO_ROOT, 'plugin', 'build'), '--base', BASE_IMAGE, '--no-create', '--out', outDir], { env, timeout: 900_000 });
+  steps.push({ what: 'plugin dir (image build + rootfs export)', ms: Date.now() - started });
+  return steps;
+}
+
+export interface PluginSource {
+  dir: string;
+  /** Removes the dir when this call built it; a dir from the environment stays. */
+  dispose(): Promise<void>;
+}
+
+/** The plugin dir from DOCKER_CNI_TEST_PLUGIN_DIR, or a fresh build in a temp dir. */
+export async function pluginSource(): Promise<PluginSource> {
+  const given = process.env[PLUGIN_DIR_ENV];
+  if (given && existsSync(join(given, 'config.json'))) return { dir: given, dispose: async () => undefined };
+  const root = await mkdtemp(join(tmpdir(), 'dcni-plugin-dir-'));
+  const dir = join(root, 'plugin');
+  try {
+    await buildPluginDir(dir);
+  } catch (err) {
+    await rm(root, { recursive: true, force: true });
+    throw err;
+  }
+  return { dir, dispose: () => rm(root, { recursive: true, force: true }) };
+}
+
+export interface ManagedPluginOptions {
+  /** Daemon to create the plugin on (default: the host's). */
+  cli?: DockerCli;
+  /** Plugin name; `:latest` is added when it has no tag. Default: a unique docker-cni-test-<hex>. */
+  alias?: string;
+  /**
+   * Host dir for the plugin's /var/lib/cni (libcni cache, host-local leases).
+   * Default: a temp dir. The engine harness assumes the host's /var/lib/cni in
+   * managed mode, so the 'managed' tier passes that.
+   */
+  cniStateSource?: string;
+  /** Source of the docker-run mount (dockerd's exec-root; default /var/run/docker). */
+  dockerRunSource?: string;
+  /** `docker plugin set` env values on top of the test defaults below. */
+  env?: Record<string, string>;
+}
+
+export interface ManagedPluginInspect {
+  Id: string;
+  Name: string;
+  Enabled: boolean;
+  Settings: { Env: string[]; Mounts: Array<{ Name: string; Source: string | null }> };
+}
+
+/**
+ * One `docker plugin create`d alias with private conf/bin/state (and by
+ * default cache) dirs. Test defaults, as the harness gives its child plugin:
+ * debug logs, automatic pools in 10.232.0.0/16, no periodic reconciliation
+ * (other docker-cni instances may share the host).
+ */
+export class ManagedPlugin {
+  private constructor(
+    readonly cli: DockerCli,
+    readonly alias: string,
+    readonly tempRoot: string,
+    readonly dirs: { conf: string; bin: string; cniState: string; state: string },
+  ) {}
+
+  static async create(sourceDir: string, options: ManagedPluginOptions = {}): Promise<ManagedPlugin> {
+    const cli = options.cli ?? hostDocker;
+    const rawAlias = options.alias ?? `docker-cni-test-${randomHex(8)}`;
+    const alias = rawAlias.includes(':') ? rawAlias : `${rawAlias}:latest`;
+    const tempRoot = await mkdtemp(join(tmpdir(), 'dcni-managed-'));
+    const dirs = {
+      conf: join(tempRoot, 'conf'),
+      bin: join(tempRoot, 'bin'),
+      cniState: options.cniStateSource ?? join(tempRoot, 'cni-state'),
+      state: join(tempRoot, 'state'),
+    };
+    // Every mount source must exist when the plugin is enabled.
+    for (const dir of Object.values(dirs)) mkdirSync(dir, { recursive: true });
+    const plugin = new ManagedPlugin(cli, alias, tempRoot, dirs);
+    try {
+      await cli(['plugin', 'create', alias, sourceDir], 300_000);
+      const env = {
+        LOG_LEVEL: 'debug',
+        DOCKER_CNI_DEFAULT_POOLS_V4: TEST_AUTO_POOLS_V4,
+        DOCKER_CNI_RECONCILE_INTERVAL_MS: '0',
+        ...options.env,
+      };
+      await cli([
+        'plugin', 'set', alias,
+        `cni-conf.source=${dirs.conf}`,
+        `cni-bin.source=${dirs.bin}`,
+        `cni-state.source=${dirs.cniState}`,
+        `state.source=${dirs.state}`,
+        ...(options.dockerRunSource ? [`docker-run.source=${options.dockerRunSource}`] : []),
+        ...Object.entries(env).map(([key, value]) => `${key}=${value}`),
+      ]);
+    } catch (err) {
+      await plugin.dispose();
+      throw err;
+    }
+    return plugin;
+  }
+
+  async inspect(): Promise<ManagedPluginInspect> {
+    const parsed = JSON.parse(await this.cli(['plugin', 'inspect', this.alias])) as ManagedPluginInspect[];
+    const first = parsed[0];
+    if (!first) throw new Error(`docker plugin inspect ${this.alias} returned nothing`);
+    return first;
+  }
+
+  async enable(): Promise<void> {
+    await this.cli(['plugin', 'enable', this.alias], 60_000);
+  }
+
+  async disable(force = false): Promise<void> {
+    await this.cli(['plugin', 'disable', ...(force ? ['-f'] : []), this.alias], 60_000);
+  }
+
+  /** Directories whose files are plugin state, for leak snapshots. */
+  watchedDirs(): string[] {
+    return [
+      join(this.dirs.state, 'networks'),
+      join(this.dirs.state, 'endpoints'),
+      join(this.dirs.state, 'pools'),
+      join(this.dirs.cniState, 'results'),
+      join(this.dirs.cniState, 'networks'),
+    ];
+  }
+
+  /** Disables (forced) and removes the plugin, then its temp dirs; never throws. */
+  async dispose(): Promise<string[]> {
+    const problems: string[] = [];
+    const exists = await this.cli(['plugin', 'inspect', '-f', '{{.Enabled}}', this.alias]).then(
+      (enabled) => ({ enabled: enabled === 'true' }),
+      () => undefined,
+    );
+    if (exists?.enabled) await this.disable(true).catch((err: unknown) => problems.push(String(err)));
+    if (exists) await this.cli(['plugin', 'rm', '-f', this.alias], 60_000).catch((err: unknown) => problems.push(String(err)));
+    if (process.env.DOCKER_CNI_TEST_KEEP !== '1') await rm(this.tempRoot, { recursive: true, force: true });
+    return problems;
+  }
+}
+
+/**
+ * Lines the plugin with this ID wrote to dockerd's log (dockerd logs a
+ * managed plugin's stdout with `plugin=<id>`), when dockerd's stdout is a
+ * file this process can read; for diagnostics only.
+ */
+export function managedPluginLogTail(pluginId: string, lines = 60): string {
+  const dockerdLog = dockerdLogFile();
+  if (!dockerdLog) return "(dockerd's log is not a readable file)";
+  try {
+    const text = readFileSync(dockerdLog, 'utf8');
+    const mine = text.split('\n').filter((line) => line.includes(`plugin=${pluginId}`));
+    return mine.length ? mine.slice(-lines).join('\n') : `(nothing from plugin ${pluginId.slice(0, 12)} in ${dockerdLog})`;
+  } catch {
+    return `(could not read ${dockerdLog})`;
+  }
+}
+
+function dockerdLogFile(): string | undefined {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== 'dockerd') continue;
+      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      // The host daemon: no -H/--host pointing elsewhere.
+      if (argv.some((arg) => arg === '-H' || arg.startsWith('--host'))) continue;
+      const target = readlinkOrUndefined(`/proc/${entry}/fd/1`);
+      if (target?.startsWith('/') && existsSync(target)) return target;
+    } catch {
+      // process gone
+    }
+  }
+  return undefined;
+}
+
+function readlinkOrUndefined(path: string): string | undefined {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return undefined;
+  }
+}
