@@ -67,8 +67,8 @@ describe('parseEndpointOptions', () => {
 
   test('cni.args.<KEY> become extra CNI_ARGS in order; partial bandwidth is allowed here', () => {
     assert.deepEqual(
-      parseEndpointOptions({ 'cni.args.K8S_POD_NAME': 'web-0', 'cni.args.IP': '10.0.0.1', 'cni.bandwidth.ingress_rate': '1000' }),
-      { cniArgs: [['K8S_POD_NAME', 'web-0'], ['IP', '10.0.0.1']], bandwidth: { ingressRate: 1000 } },
+      parseEndpointOptions({ 'cni.args.K8S_POD_NAME': 'web-0', 'cni.args.K8S_POD_NAMESPACE': 'default', 'cni.bandwidth.ingress_rate': '1000' }),
+      { cniArgs: [['K8S_POD_NAME', 'web-0'], ['K8S_POD_NAMESPACE', 'default']], bandwidth: { ingressRate: 1000 } },
     );
   });
 
