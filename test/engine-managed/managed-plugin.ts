@@ -12,8 +12,9 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync } from '
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { execa } from 'execa';
-import { DOCKER_BIN, REPO_ROOT, docker, randomHex } from '../helpers/engine.js';
+import { DOCKER_BIN, REPO_ROOT, docker, randomHex, setupEngineSuite, type PluginHandle } from '../helpers/engine.js';
 
 export const BASE_IMAGE = process.env.DOCKER_CNI_PLUGIN_BASE ?? 'docker-cni/base:bookworm';
 /** A plugin dir built earlier (by test/run.mjs); saves a rebuild per file. */
@@ -91,6 +92,8 @@ export interface ManagedPluginOptions {
   dockerRunSource?: string;
   /** `docker plugin set` env values on top of the test defaults below. */
   env?: Record<string, string>;
+  /** False keeps config.json's env values (no test defaults). */
+  testDefaults?: boolean;
 }
 
 export interface ManagedPluginInspect {
@@ -130,12 +133,8 @@ export class ManagedPlugin {
     const plugin = new ManagedPlugin(cli, alias, tempRoot, dirs);
     try {
       await cli(['plugin', 'create', alias, sourceDir], 300_000);
-      const env = {
-        LOG_LEVEL: 'debug',
-        DOCKER_CNI_DEFAULT_POOLS_V4: TEST_AUTO_POOLS_V4,
-        DOCKER_CNI_RECONCILE_INTERVAL_MS: '0',
-        ...options.env,
-      };
+      const defaults = { LOG_LEVEL: 'debug', DOCKER_CNI_DEFAULT_POOLS_V4: TEST_AUTO_POOLS_V4, DOCKER_CNI_RECONCILE_INTERVAL_MS: '0' };
+      const env = { ...(options.testDefaults === false ? {} : defaults), ...options.env };
       await cli([
         'plugin', 'set', alias,
         `cni-conf.source=${dirs.conf}`,
@@ -193,20 +192,38 @@ export class ManagedPlugin {
 }
 
 /**
- * Lines the plugin with this ID wrote to dockerd's log (dockerd logs a
- * managed plugin's stdout with `plugin=<id>`), when dockerd's stdout is a
- * file this process can read; for diagnostics only.
+ * What the plugin with this ID wrote to stdout/stderr, as it wrote it: dockerd
+ * logs each line as `... msg="<line, quoted>" plugin=<id>`, so the quoting is
+ * undone here. Needs dockerd's output to be a file this process can read.
  */
-export function managedPluginLogTail(pluginId: string, lines = 60): string {
+export function managedPluginLog(pluginId: string): string | undefined {
   const dockerdLog = dockerdLogFile();
-  if (!dockerdLog) return "(dockerd's log is not a readable file)";
+  if (!dockerdLog) return undefined;
+  let text: string;
   try {
-    const text = readFileSync(dockerdLog, 'utf8');
-    const mine = text.split('\n').filter((line) => line.includes(`plugin=${pluginId}`));
-    return mine.length ? mine.slice(-lines).join('\n') : `(nothing from plugin ${pluginId.slice(0, 12)} in ${dockerdLog})`;
+    text = readFileSync(dockerdLog, 'utf8');
   } catch {
-    return `(could not read ${dockerdLog})`;
+    return undefined;
   }
+  const lines: string[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.endsWith(` plugin=${pluginId}`)) continue;
+    const quoted = / msg="((?:[^"\\]|\\.)*)"/.exec(line)?.[1];
+    if (quoted === undefined) continue;
+    try {
+      lines.push(JSON.parse(`"${quoted}"`) as string);
+    } catch {
+      lines.push(quoted);
+    }
+  }
+  return lines.join('\n');
+}
+
+/** The last lines of managedPluginLog, for diagnostics. */
+export function managedPluginLogTail(pluginId: string, lines = 60): string {
+  const log = managedPluginLog(pluginId);
+  if (log === undefined) return "(dockerd's log is not a readable file)";
+  return log ? log.split('\n').slice(-lines).join('\n') : `(nothing from plugin ${pluginId.slice(0, 12)} in dockerd's log)`;
 }
 
 function dockerdLogFile(): string | undefined {
@@ -232,4 +249,40 @@ function readlinkOrUndefined(path: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The engine harness (setupEngineSuite) in managed mode, for files in this
+ * directory: under test/run.mjs's 'managed' tier the tier's plugin is used
+ * as is; run alone, the file creates an alias of its own first (building the
+ * plugin dir if DOCKER_CNI_TEST_PLUGIN_DIR is not set), points the harness at
+ * it through the DOCKER_CNI_TEST_* variables, and removes it afterwards.
+ * Call it in a describe() body, like setupEngineSuite.
+ */
+export function setupManagedEngineSuite(): () => PluginHandle {
+  const fromTier = process.env.DOCKER_CNI_TEST_MANAGED === '1' && Boolean(process.env.DOCKER_CNI_TEST_DRIVER);
+  let source: PluginSource | undefined;
+  let own: ManagedPlugin | undefined;
+  if (!fromTier) {
+    before(async () => {
+      source = await pluginSource();
+      // The harness assumes the host's /var/lib/cni in managed mode.
+      mkdirSync('/var/lib/cni', { recursive: true });
+      own = await ManagedPlugin.create(source.dir, { cniStateSource: '/var/lib/cni' });
+      process.env.DOCKER_CNI_TEST_DRIVER = own.alias;
+      process.env.DOCKER_CNI_TEST_MANAGED = '1';
+      process.env.DOCKER_CNI_TEST_CONF_DIR = own.dirs.conf;
+      process.env.DOCKER_CNI_TEST_STATE_DIR = own.dirs.state;
+    });
+  }
+  // Registered after the hook above, so its before runs second and its after first.
+  const plugin = setupEngineSuite();
+  if (!fromTier) {
+    after(async () => {
+      const problems = own ? await own.dispose() : [];
+      await source?.dispose();
+      if (problems.length > 0) throw new Error(`removing ${own?.alias}: ${problems.join('; ')}`);
+    });
+  }
+  return plugin;
 }

@@ -1,41 +1,27 @@
 /**
  * The managed plugin as users get it: built by plugin/build from the offline
- * base image, created under a unique alias, enabled, asked to do real work,
- * reconfigured with `docker plugin set`, disabled and removed.
+ * base image (see managed-plugin.ts; under test/run.mjs the 'managed' tier's
+ * plugin dir is reused), created under a unique alias, enabled, asked to do
+ * real work, reconfigured with `docker plugin set`, disabled and removed.
  *
  * Every mount that would point at host state (conf, bin, cache, records) is
  * redirected to temp dirs with `docker plugin set <mount>.source=...`, so the
  * run leaves the host's /etc/cni, /opt/cni, /var/lib/cni and
  * /var/lib/docker-cni untouched.
  *
- * Slow (a full image build, ~30-60 s), hence its own tier directory.
  * DOCKER_CNI_PLUGIN_BASE picks another base image (default: the offline one,
  * built with plugin/base-image when missing).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { dockerAvailable, isRoot, skipUnless } from '../helpers/prereq.js';
-import {
-  DOCKER_BIN,
-  REPO_ROOT,
-  docker,
-  dockerResult,
-  freeSubnet,
-  hostInSubnet,
-  randomHex,
-  uniqueName,
-  waitFor,
-} from '../helpers/engine.js';
+import { DOCKER_BIN, REPO_ROOT, docker, dockerResult, freeSubnet, hostInSubnet, uniqueName, waitFor } from '../helpers/engine.js';
+import { BASE_IMAGE, ManagedPlugin, pluginSource, type PluginSource } from './managed-plugin.js';
 
-const BASE_IMAGE = process.env.DOCKER_CNI_PLUGIN_BASE ?? 'docker-cni/base:bookworm';
 const PLUGIN_SOCKET_NAME = 'cni.sock';
-const alias = `docker-cni-test-${randomHex(8)}:latest`;
 
 const skip = skipUnless([
   [isRoot(), 'root'],
@@ -110,37 +96,25 @@ function pluginProcessEnv(pluginId: string): Map<string, string> | undefined {
 }
 
 describe('managed plugin (docker plugin create/enable/set/disable/rm)', { skip }, () => {
-  const tempDirs: Record<'conf' | 'bin' | 'cache' | 'state', string> = { conf: '', bin: '', cache: '', state: '' };
+  let source: PluginSource | undefined;
+  let plugin: ManagedPlugin | undefined;
+  let alias = '';
+  const tempDirs = { conf: '', state: '' };
   const networks: string[] = [];
 
   before(async () => {
-    for (const key of Object.keys(tempDirs) as Array<keyof typeof tempDirs>) {
-      tempDirs[key] = await mkdtemp(join(tmpdir(), `dcni-managed-${key}-`));
-    }
-    if (!process.env.DOCKER_CNI_PLUGIN_BASE) {
-      await execa('bash', [join(REPO_ROOT, 'plugin', 'base-image'), '--tag', BASE_IMAGE], {
-        env: { DOCKER: DOCKER_BIN },
-        timeout: 300_000,
-      });
-    }
-    await execa('bash', [join(REPO_ROOT, 'plugin', 'build'), '--base', BASE_IMAGE, alias], {
-      env: { DOCKER: DOCKER_BIN },
-      timeout: 600_000,
-    });
-    await docker([
-      'plugin', 'set', alias,
-      `cni-conf.source=${tempDirs.conf}`,
-      `cni-bin.source=${tempDirs.bin}`,
-      `cni-state.source=${tempDirs.cache}`,
-      `state.source=${tempDirs.state}`,
-    ]);
+    source = await pluginSource();
+    // config.json's own env values: the first test checks them.
+    plugin = await ManagedPlugin.create(source.dir, { testDefaults: false });
+    alias = plugin.alias;
+    tempDirs.conf = plugin.dirs.conf;
+    tempDirs.state = plugin.dirs.state;
   });
 
   after(async () => {
     for (const network of networks) await dockerResult(['network', 'rm', network]);
-    await dockerResult(['plugin', 'disable', '-f', alias]);
-    await dockerResult(['plugin', 'rm', '-f', alias]);
-    for (const dir of Object.values(tempDirs)) if (dir) await rm(dir, { recursive: true, force: true });
+    await plugin?.dispose();
+    await source?.dispose();
   });
 
   test('config.json passes docker plugin create with the documented settings', async () => {

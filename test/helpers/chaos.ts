@@ -528,7 +528,7 @@ export class DaemonUnderTest {
     const dataRoot = this.dataRoot ?? '';
     mkdirSync(dataRoot, { recursive: true });
     await this.launch({
-      exe: '/usr/sbin/dockerd',
+      exe: hostDockerdBinary(),
       argv: [
         'dockerd',
         '--data-root', dataRoot,
@@ -658,7 +658,7 @@ export class DaemonUnderTest {
   }
 }
 
-interface Shim {
+export interface Shim {
   pid: number;
   /** The container ID the shim serves (its -id argument). */
   containerId: string;
@@ -708,6 +708,18 @@ async function killShimsOf(marker: string, only?: ReadonlySet<number>): Promise<
       // already gone
     }
   }
+}
+
+/** The binary the host's dockerd runs (from /var/run/docker.pid), else the Debian path. */
+function hostDockerdBinary(): string {
+  try {
+    const pid = Number(readFileSync('/var/run/docker.pid', 'utf8').trim());
+    const exe = Number.isInteger(pid) && pid > 0 ? readlinkSafe(`/proc/${pid}/exe`) : undefined;
+    if (exe) return exe;
+  } catch {
+    // no pidfile: fall through
+  }
+  return '/usr/sbin/dockerd';
 }
 
 function isZombie(pid: number): boolean {
