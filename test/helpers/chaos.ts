@@ -17,11 +17,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, unlinkSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { AUTO_POOL_V4, DOCKER_BIN, PLUGIN_ENTRY, REPO_ROOT, TEST_IMAGE, randomHex, sleep, waitFor, type CommandResult } from './engine.js';
+import { AUTO_POOL_V4, answersActivate, DOCKER_BIN, PLUGIN_ENTRY, REPO_ROOT, TEST_IMAGE, randomHex, sleep, waitFor, type CommandResult } from './engine.js';
 
 const LEGACY_PLUGIN_DIR = '/run/docker/plugins';
 
@@ -307,26 +306,6 @@ export class KillablePlugin {
   }
 }
 
-function answersActivate(socketPath: string): Promise<boolean> {
-  return new Promise((done) => {
-    const req = request({ socketPath, method: 'POST', path: '/Plugin.Activate', timeout: 2_000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => {
-        try {
-          const list = (JSON.parse(body) as { Implements?: unknown }).Implements;
-          done(res.statusCode === 200 && Array.isArray(list) && list.includes('NetworkDriver') && list.includes('IpamDriver'));
-        } catch {
-          done(false);
-        }
-      });
-    });
-    req.on('error', () => done(false));
-    req.on('timeout', () => req.destroy());
-    req.end();
-  });
-}
 
 // ---------------------------------------------------------------------------
 // leftovers of one endpoint

@@ -516,7 +516,8 @@ export class PluginHandle {
   }
 }
 
-function answersActivate(socketPath: string): Promise<boolean> {
+/** True when the socket serves docker-cni (Plugin.Activate lists both driver kinds). */
+export function answersActivate(socketPath: string): Promise<boolean> {
   return new Promise((done) => {
     const req = request({ socketPath, method: 'POST', path: '/Plugin.Activate', timeout: 2_000 }, (res) => {
       let body = '';
