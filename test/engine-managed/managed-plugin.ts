@@ -8,7 +8,7 @@
  * DOCKER_CNI_TEST_PLUGIN_DIR) and by the test files here, which create
  * aliases of their own from that dir, or build it themselves when run alone.
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -96,6 +96,23 @@ export interface ManagedPluginOptions {
   testDefaults?: boolean;
 }
 
+/**
+ * `docker plugin create` from a shared plugin dir. dockerd stores plugin
+ * content by digest and refuses a second plugin with the same rootfs
+ * ("content sha256:...: already exists"), so a file naming the alias makes
+ * each alias's rootfs distinct; it is removed again once the daemon has
+ * copied the rootfs. Callers create one alias at a time per dir.
+ */
+async function createFromDir(cli: DockerCli, alias: string, sourceDir: string): Promise<void> {
+  const marker = join(sourceDir, 'rootfs', 'etc', 'docker-cni-test-alias');
+  writeFileSync(marker, `${alias}\n`);
+  try {
+    await cli(['plugin', 'create', alias, sourceDir], 300_000);
+  } finally {
+    rmSync(marker, { force: true });
+  }
+}
+
 export interface ManagedPluginInspect {
   Id: string;
   Name: string;
@@ -132,7 +149,7 @@ export class ManagedPlugin {
     for (const dir of Object.values(dirs)) mkdirSync(dir, { recursive: true });
     const plugin = new ManagedPlugin(cli, alias, tempRoot, dirs);
     try {
-      await cli(['plugin', 'create', alias, sourceDir], 300_000);
+      await createFromDir(cli, alias, sourceDir);
       const defaults = { LOG_LEVEL: 'debug', DOCKER_CNI_DEFAULT_POOLS_V4: TEST_AUTO_POOLS_V4, DOCKER_CNI_RECONCILE_INTERVAL_MS: '0' };
       const env = { ...(options.testDefaults === false ? {} : defaults), ...options.env };
       await cli([
