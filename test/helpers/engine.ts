@@ -24,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before } from 'node:test';
 import Docker from 'dockerode';
 import { execa } from 'execa';
+import { managedPluginLog } from './dockerd-log.js';
 import { assertNoLeaks, takeSnapshot, type HostSnapshot, type LeakIgnore } from './host-snapshot.js';
 import { DOCKER_SOCKET, dockerAvailable, hasCniPlugins, isRoot, skipUnless } from './prereq.js';
 
@@ -348,6 +349,8 @@ export class PluginHandle {
   leftSocketBehind = false;
   private child: ChildProcess | undefined;
   private childExit: Promise<void> | undefined;
+  /** Managed mode: the plugin's ID, whose lines dockerd's log carries. */
+  private managedId: string | undefined;
 
   constructor(
     private readonly mode: PluginMode,
@@ -407,6 +410,7 @@ export class PluginHandle {
     if (this.mode.kind === 'managed') {
       const enabled = await docker(['plugin', 'inspect', '-f', '{{.Enabled}}', this.mode.driver]);
       if (enabled !== 'true') await docker(['plugin', 'enable', this.mode.driver], 60_000);
+      this.managedId = await docker(['plugin', 'inspect', '-f', '{{.Id}}', this.mode.driver]);
       return;
     }
     if (this.running) throw new Error('plugin already running');
@@ -487,24 +491,28 @@ export class PluginHandle {
     await this.start();
   }
 
-  /** Bytes written to the plugin log so far (0 without a log file). */
-  logSize(): number {
+  /** The whole plugin log: its own file (child mode) or its lines in dockerd's log (managed mode). */
+  private logText(): string | undefined {
     try {
-      return this.logFile ? statSync(this.logFile).size : 0;
+      if (this.logFile) return readFileSync(this.logFile, 'utf8');
+      if (this.managedId) return managedPluginLog(this.managedId);
     } catch {
-      return 0;
+      // no log yet
     }
+    return undefined;
   }
 
-  /** The last lines of the plugin's log (child mode), optionally only what was written after byte `from`. */
+  /** Characters logged so far (0 without a log). */
+  logSize(): number {
+    return this.logText()?.length ?? 0;
+  }
+
+  /** The last lines of the plugin's log, optionally only what was written after position `from`. */
   logTail(lines = 60, from = 0): string {
-    if (!this.logFile) return `(plugin ${this.driver} logs to dockerd's log)`;
-    try {
-      const text = readFileSync(this.logFile).subarray(from).toString('utf8').trimEnd();
-      return text ? text.split('\n').slice(-lines).join('\n') : '(nothing logged)';
-    } catch {
-      return '(no plugin log)';
-    }
+    const text = this.logText();
+    if (text === undefined) return `(no log of plugin ${this.driver} is readable)`;
+    const tail = text.slice(from).trimEnd();
+    return tail ? tail.split('\n').slice(-lines).join('\n') : '(nothing logged)';
   }
 
   /** Stops the plugin and removes its temp dirs (kept when DOCKER_CNI_TEST_KEEP=1). */
