@@ -29,14 +29,17 @@ async function timeRun(network: string): Promise<number> {
 await ensureTestImage();
 const plugin = await startPlugin();
 const cniNet = uniqueName('bench-cni');
+const cniDockerIpamNet = uniqueName('bench-cni-dipam');
 const bridgeNet = uniqueName('bench-bridge');
 try {
   await docker(['network', 'create', '-d', plugin.driver, '--ipam-driver', plugin.driver, '--subnet', await freeSubnet(), cniNet]);
+  await docker(['network', 'create', '-d', plugin.driver, '--subnet', await freeSubnet(), cniDockerIpamNet]);
   await docker(['network', 'create', '-d', 'bridge', '--subnet', await freeSubnet(), bridgeNet]);
-  for (const net of [cniNet, bridgeNet, cniNet, bridgeNet]) await timeRun(net); // warm caches
-  const times: Record<string, number[]> = { cni: [], bridge: [] };
+  for (const net of [cniNet, cniDockerIpamNet, bridgeNet, cniNet, cniDockerIpamNet, bridgeNet]) await timeRun(net); // warm caches
+  const times: Record<string, number[]> = { cni: [], cniDockerIpam: [], bridge: [] };
   for (let i = 0; i < runs; i++) {
     times.cni!.push(await timeRun(cniNet));
+    times.cniDockerIpam!.push(await timeRun(cniDockerIpamNet));
     times.bridge!.push(await timeRun(bridgeNet));
   }
   const rpc: Record<string, number[]> = {};
@@ -47,16 +50,18 @@ try {
     }
   }
   const cni = median(times.cni!);
+  const cniDockerIpam = median(times.cniDockerIpam!);
   const bridge = median(times.bridge!);
-  console.log(`docker run --rm true, ${runs} runs each (median / p90 ms)`);
-  console.log(`  docker bridge : ${bridge.toFixed(0)} / ${p90(times.bridge!).toFixed(0)}`);
-  console.log(`  docker-cni    : ${cni.toFixed(0)} / ${p90(times.cni!).toFixed(0)}`);
-  console.log(`  ratio cni/bridge: ${(cni / bridge).toFixed(3)}`);
+  console.log(`docker run --rm true, ${runs} runs each, interleaved (median / p90 ms)`);
+  console.log(`  docker bridge driver             : ${bridge.toFixed(0)} / ${p90(times.bridge!).toFixed(0)}`);
+  console.log(`  docker-cni, cni IPAM (host-local) : ${cni.toFixed(0)} / ${p90(times.cni!).toFixed(0)}   ratio ${(cni / bridge).toFixed(3)}`);
+  console.log(`  docker-cni, Docker's IPAM         : ${cniDockerIpam.toFixed(0)} / ${p90(times.cniDockerIpam!).toFixed(0)}   ratio ${(cniDockerIpam / bridge).toFixed(3)}`);
   for (const [name, values] of Object.entries(rpc)) {
     console.log(`  plugin ${name}: median ${median(values).toFixed(1)} ms over ${values.length} calls`);
   }
 } finally {
   await docker(['network', 'rm', cniNet]).catch(() => undefined);
+  await docker(['network', 'rm', cniDockerIpamNet]).catch(() => undefined);
   await docker(['network', 'rm', bridgeNet]).catch(() => undefined);
   await plugin.dispose();
 }
