@@ -134,6 +134,9 @@ export async function startPlugin(settings: Settings, logger: Logger): Promise<R
     close: async () => {
       if (timer) clearInterval(timer);
       await closeServer(server);
+      // In-flight calls have finished, so the staging namespaces are empty; a
+      // kill -9 leaves them instead, and the next start removes them.
+      await components.staging.destroyAll();
     },
   };
 }

@@ -151,6 +151,7 @@ export class KillablePlugin {
   starts = 0;
   private child: ChildProcess | undefined;
   private childExit: Promise<void> | undefined;
+  private readonly startedPids = new Set<number>();
 
   private constructor(
     private readonly root: string,
@@ -221,6 +222,7 @@ export class KillablePlugin {
     process.once('exit', killOnExit);
     child.once('exit', () => process.removeListener('exit', killOnExit));
     this.child = child;
+    if (child.pid) this.startedPids.add(child.pid);
     this.childExit = new Promise((done) => child.once('exit', () => done()));
     this.starts++;
     try {
@@ -301,6 +303,11 @@ export class KillablePlugin {
   /** Stops the plugin, removes a socket left by a kill, and the temp dirs (kept with DOCKER_CNI_TEST_KEEP=1). */
   async dispose(): Promise<void> {
     await this.stop();
+    // A run that ended killed leaves its staging namespaces for the next start, which never comes.
+    for (const name of orphanStagingNetns()) {
+      const pid = Number(/-(\d+)-\d+$/.exec(name)?.[1]);
+      if (this.startedPids.has(pid)) await execa('ip', ['netns', 'del', name], { reject: false });
+    }
     if (existsSync(this.socketPath)) unlinkSync(this.socketPath);
     if (process.env.DOCKER_CNI_TEST_KEEP !== '1') rmSync(this.root, { recursive: true, force: true });
   }
