@@ -22,8 +22,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -38,7 +37,7 @@ import {
   waitFor,
 } from '../helpers/engine.js';
 import { assertNoLeaks, takeSnapshot, type HostSnapshot } from '../helpers/host-snapshot.js';
-import { DaemonUnderTest, commandLineOf, type DaemonCommandLine } from '../helpers/chaos.js';
+import { DaemonUnderTest, commandLineOf, spawnDaemon, type DaemonCommandLine } from '../helpers/chaos.js';
 import { ManagedPlugin, dockerOn, hostDocker, pluginSource, type DockerCli, type PluginSource } from './managed-plugin.js';
 
 const TEST_TIMEOUT = 420_000;
@@ -136,18 +135,7 @@ class RestartableDaemon {
   async start(): Promise<void> {
     const cmd = this.commandLine;
     if (!cmd) throw new Error('dockerd was not stopped by this test; its command line is unknown');
-    this.removeStalePidFiles(cmd);
-    const logFd = openSync(this.logFile ?? this.fallbackLog, 'a');
-    const child = spawn(cmd.exe, cmd.argv.slice(1), {
-      argv0: cmd.argv[0] ?? cmd.exe,
-      cwd: cmd.cwd,
-      env: cmd.env,
-      detached: true,
-      stdio: ['ignore', logFd, logFd],
-    });
-    closeSync(logFd);
-    child.unref();
-    child.once('error', () => undefined);
+    const child = spawnDaemon(cmd, this.logFile ?? this.fallbackLog);
     await waitFor(async () => child.exitCode === null && (await this.answers()), {
       timeoutMs: 120_000,
       intervalMs: 500,
@@ -166,17 +154,7 @@ class RestartableDaemon {
    * waits for "its" containerd while containerd's pidfile does; a process
    * that has exited (or is a zombie nobody reaps) makes both stale.
    */
-  private removeStalePidFiles(cmd: DaemonCommandLine): void {
-    const execRoot = flagValue(cmd.argv, '--exec-root') ?? '/var/run/docker';
-    for (const file of [flagValue(cmd.argv, '-p', '--pidfile') ?? '/var/run/docker.pid', join(execRoot, 'containerd', 'containerd.pid')]) {
-      try {
-        const pid = Number(readFileSync(file, 'utf8').trim());
-        if (!Number.isInteger(pid) || pid <= 0 || !pidAlive(pid)) rmSync(file, { force: true });
-      } catch {
-        // no such file
-      }
-    }
-  }
+
 }
 
 function readlinkOrUndefined(path: string): string | undefined {

@@ -20,7 +20,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { AUTO_POOL_V4, answersActivate, DOCKER_BIN, PLUGIN_ENTRY, REPO_ROOT, TEST_IMAGE, randomHex, sleep, waitFor, type CommandResult } from './engine.js';
+import { AUTO_POOL_V4, answersActivate, stopChild, DOCKER_BIN, PLUGIN_ENTRY, REPO_ROOT, TEST_IMAGE, randomHex, sleep, waitFor, type CommandResult } from './engine.js';
 
 const LEGACY_PLUGIN_DIR = '/run/docker/plugins';
 
@@ -251,15 +251,7 @@ export class KillablePlugin {
 
   /** SIGTERM (graceful), SIGKILL after 10 s. */
   async stop(): Promise<void> {
-    const child = this.child;
-    if (child && this.running) {
-      child.kill('SIGTERM');
-      const exited = await Promise.race([this.childExit?.then(() => true), sleep(10_000).then(() => false)]);
-      if (!exited) {
-        child.kill('SIGKILL');
-        await this.childExit;
-      }
-    }
+    if (this.child && this.running) await stopChild(this.child, this.childExit);
     this.child = undefined;
   }
 
@@ -545,18 +537,7 @@ export class DaemonUnderTest {
    * dockerd refuse to start).
    */
   async launch(cmd: DaemonCommandLine, timeoutMs = 90_000): Promise<void> {
-    this.removeStalePidFiles(cmd);
-    const logFd = openSync(this.logFile, 'a');
-    const child = spawn(cmd.exe, cmd.argv.slice(1), {
-      argv0: cmd.argv[0] ?? cmd.exe,
-      cwd: cmd.cwd,
-      env: cmd.env,
-      detached: true,
-      stdio: ['ignore', logFd, logFd],
-    });
-    closeSync(logFd);
-    child.unref();
-    child.once('error', () => undefined);
+    const child = spawnDaemon(cmd, this.logFile, this.pidFile);
     await waitFor(async () => child.exitCode === null && (await this.docker.answers()), {
       timeoutMs,
       intervalMs: 300,
@@ -573,21 +554,7 @@ export class DaemonUnderTest {
    * the containerd of a killed dockerd stays a zombie, so both stale pidfiles
    * go before a restart.
    */
-  private removeStalePidFiles(cmd: DaemonCommandLine): void {
-    const execRootFlag = cmd.argv.findIndex((arg) => arg === '--exec-root' || arg.startsWith('--exec-root='));
-    const execRoot = execRootFlag < 0
-      ? '/var/run/docker'
-      : (cmd.argv[execRootFlag]?.includes('=') ? cmd.argv[execRootFlag]?.split('=')[1] : cmd.argv[execRootFlag + 1]) ?? '/var/run/docker';
-    for (const file of [this.pidFile, join(execRoot, 'containerd', 'containerd.pid')]) {
-      let pid: number;
-      try {
-        pid = Number(readFileSync(file, 'utf8').trim());
-      } catch {
-        continue;
-      }
-      if (!Number.isInteger(pid) || pid <= 0 || !pidAlive(pid) || isZombie(pid)) rmSync(file, { force: true });
-    }
-  }
+
 
   /** SIGKILLs the daemon and returns how it had been started (for `launch`). */
   async kill(): Promise<DaemonCommandLine> {
@@ -763,4 +730,46 @@ export async function networkDiagnostics(networkId: string, bridge: string): Pro
     `rules tagged ${tag} or naming ${bridge} (${rules.length}):`,
     ...rules.map((r) => `  ${r}`),
   ].join('\n');
+}
+
+/**
+ * Starts a dockerd command line again, detached into a session of its own and
+ * logging to `logFile`. Pidfiles naming a dead (or zombie) daemon are removed
+ * first: dockerd refuses to start while one names a PID.
+ */
+export function spawnDaemon(cmd: DaemonCommandLine, logFile: string, pidFile = daemonPidFile(cmd)): ChildProcess {
+  const execRootFlag = cmd.argv.findIndex((arg) => arg === '--exec-root' || arg.startsWith('--exec-root='));
+  const execRoot =
+    execRootFlag < 0
+      ? '/var/run/docker'
+      : ((cmd.argv[execRootFlag]?.includes('=') ? cmd.argv[execRootFlag]?.split('=')[1] : cmd.argv[execRootFlag + 1]) ?? '/var/run/docker');
+  for (const file of [pidFile, join(execRoot, 'containerd', 'containerd.pid')]) {
+    let pid: number;
+    try {
+      pid = Number(readFileSync(file, 'utf8').trim());
+    } catch {
+      continue;
+    }
+    if (!Number.isInteger(pid) || pid <= 0 || !pidAlive(pid) || isZombie(pid)) rmSync(file, { force: true });
+  }
+  const logFd = openSync(logFile, 'a');
+  const child = spawn(cmd.exe, cmd.argv.slice(1), {
+    argv0: cmd.argv[0] ?? cmd.exe,
+    cwd: cmd.cwd,
+    env: cmd.env,
+    detached: true,
+    stdio: ['ignore', logFd, logFd],
+  });
+  closeSync(logFd);
+  child.unref();
+  child.once('error', () => undefined);
+  return child;
+}
+
+/** The pidfile a dockerd command line uses (-p / --pidfile, else the default). */
+function daemonPidFile(cmd: DaemonCommandLine): string {
+  const i = cmd.argv.findIndex((arg) => arg === '-p' || arg === '--pidfile' || arg.startsWith('--pidfile='));
+  if (i < 0) return '/var/run/docker.pid';
+  const arg = cmd.argv[i] ?? '';
+  return (arg.includes('=') ? arg.split('=')[1] : cmd.argv[i + 1]) ?? '/var/run/docker.pid';
 }

@@ -469,15 +469,7 @@ export class PluginHandle {
       await docker(['plugin', 'disable', '-f', this.mode.driver], 60_000);
       return;
     }
-    const child = this.child;
-    if (child && this.running) {
-      child.kill('SIGTERM');
-      const exited = await Promise.race([this.childExit?.then(() => true), sleep(10_000).then(() => false)]);
-      if (!exited) {
-        child.kill('SIGKILL');
-        await this.childExit;
-      }
-    }
+    if (this.child && this.running) await stopChild(this.child, this.childExit);
     this.child = undefined;
     if (this.socketPath && existsSync(this.socketPath)) {
       this.leftSocketBehind = true;
@@ -521,6 +513,16 @@ export class PluginHandle {
     if (this.tempRoot && process.env.DOCKER_CNI_TEST_KEEP !== '1') {
       rmSync(this.tempRoot, { recursive: true, force: true });
     }
+  }
+}
+
+/** SIGTERM (graceful), then SIGKILL if the process has not exited after `graceMs`. */
+export async function stopChild(child: ChildProcess, exit: Promise<void> | undefined, graceMs = 10_000): Promise<void> {
+  child.kill('SIGTERM');
+  const exited = await Promise.race([exit?.then(() => true), sleep(graceMs).then(() => false)]);
+  if (!exited) {
+    child.kill('SIGKILL');
+    await exit;
   }
 }
 

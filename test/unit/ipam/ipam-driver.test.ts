@@ -10,6 +10,7 @@ import { ALLOCATION_ID_PREFIX, IpamDriver, type IpamDriverOptions } from '../../
 import type { PoolRecord } from '../../../src/ipam/pool-record.js';
 import { RecordStore } from '../../../src/state/record-store.js';
 import { FakeHostLocal } from './fake-host-local.js';
+import { rejectsWith } from '../../helpers/plugin-errors.js';
 
 const GATEWAY_OPTS = { [OPT.requestAddressType]: OPT.gatewayData };
 
@@ -57,18 +58,6 @@ const poolReq = (fields: Partial<RequestPoolRequest> = {}): RequestPoolRequest =
 const addrReq = (PoolID: string, Address = '', Options?: Record<string, string>): RequestAddressRequest =>
   Options ? { PoolID, Address, Options } : { PoolID, Address };
 
-async function rejectsWith(promise: Promise<unknown>, code: ErrorCode, pattern?: RegExp): Promise<PluginError> {
-  let caught: unknown;
-  try {
-    await promise;
-  } catch (err) {
-    caught = err;
-  }
-  assert.ok(caught instanceof PluginError, `expected a PluginError ${code}, got ${String(caught)}`);
-  assert.equal(caught.code, code, caught.message);
-  if (pattern) assert.match(caught.message, pattern);
-  return caught;
-}
 
 /** Every path and file content under the temp root, to prove "no state change". */
 async function snapshot(dir: string): Promise<string[]> {

@@ -19,19 +19,8 @@ import {
   staticAddressesOf,
   type DriverHarness,
 } from './driver-harness.js';
+import { rejectsWith } from '../../helpers/plugin-errors.js';
 
-async function rejectsWith(promise: Promise<unknown>, code: ErrorCode, pattern?: RegExp): Promise<PluginError> {
-  let caught: unknown;
-  try {
-    await promise;
-  } catch (err) {
-    caught = err;
-  }
-  assert.ok(caught instanceof PluginError, `expected a PluginError ${code}, got ${String(caught)}`);
-  assert.equal(caught.code, code, caught.message);
-  if (pattern) assert.match(caught.message, pattern);
-  return caught;
-}
 
 const USER_CONFLIST = {
   cniVersion: '1.0.0',
