@@ -161,13 +161,6 @@ export const PortBinding = z.object({
 export type PortBinding = z.infer<typeof PortBinding>;
 export const PortBindings = z.array(PortBinding).max(4096);
 
-export const ExposedPort = z.object({
-  Proto: z.number().int().min(0).max(255),
-  Port: z.number().int().min(0).max(65535),
-});
-export type ExposedPort = z.infer<typeof ExposedPort>;
-export const ExposedPorts = z.array(ExposedPort).max(4096);
-
 export const IP_PROTO = { tcp: 6, udp: 17, sctp: 132 } as const;
 
 // ---- IpamDriver ---------------------------------------------------------------

@@ -267,7 +267,8 @@ export class NetworkDriver implements NetworkDriverApi {
   private async createEndpointLocked(req: CreateEndpointRequest): Promise<CreateEndpointResponse> {
     const network = this.networks.get(req.NetworkID);
     if (!network) throw notFound(`network ${req.NetworkID.slice(0, 12)} is not known to docker-cni`);
-    const existing = this.endpoints.get(req.EndpointID) ?? (await this.deps.endpoints.get(req.EndpointID));
+    // init() loaded every record, so memory is authoritative: no disk read on the start path.
+    const existing = this.endpoints.get(req.EndpointID);
     if (existing?.status === 'ready' && existing.networkId === req.NetworkID) return this.interfaceReply(req, existing);
     if (existing) await this.teardown(existing, existing.stagingNetns);
 
@@ -409,7 +410,7 @@ export class NetworkDriver implements NetworkDriverApi {
   async deleteEndpoint(req: EndpointRequest): Promise<void> {
     await this.locks.run(`ep:${req.EndpointID}`, async () => {
       try {
-        const record = this.endpoints.get(req.EndpointID) ?? (await this.deps.endpoints.get(req.EndpointID));
+        const record = this.endpoints.get(req.EndpointID);
         if (!record) return; // already gone: DeleteEndpoint is idempotent
         await this.teardown(record);
       } catch (err) {
