@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { silentLogger } from '../log.js';
+import { shortId } from '../names.js';
 import { buildComponents } from '../plugin.js';
 import type { Settings } from '../settings.js';
 
@@ -18,7 +19,7 @@ export function registerStateCommands(program: Command, getSettings: () => Setti
       }
       for (const e of endpoints) {
         for (const m of e.portMappings) {
-          process.stdout.write(`${e.id.slice(0, 12)}  ${m.hostIP ?? '0.0.0.0'}:${m.hostPort}->${m.containerPort}/${m.protocol}\n`);
+          process.stdout.write(`${shortId(e.id)}  ${m.hostIP ?? '0.0.0.0'}:${m.hostPort}->${m.containerPort}/${m.protocol}\n`);
         }
       }
     });

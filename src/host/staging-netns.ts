@@ -1,6 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import type { Logger } from '../log.js';
 import type { CommandRunner } from './command.js';
+import { isStagingNetnsOf, stagingNetnsName, stagingNetnsOwner } from '../names.js';
 
 const NETNS_DIR = '/run/netns';
 
@@ -66,7 +67,7 @@ export class StagingNetnsPool {
 
   private async create(): Promise<string> {
     for (;;) {
-      const name = `${this.prefix}-${process.pid}-${this.counter++}`;
+      const name = stagingNetnsName(this.prefix, process.pid, this.counter++);
       if (this.all.has(name)) continue;
       await this.run('ip', ['netns', 'add', name]);
       this.all.add(name);
@@ -77,7 +78,7 @@ export class StagingNetnsPool {
   /** Names of this prefix present under /run/netns (e.g. left by a crashed run). */
   async listExisting(): Promise<string[]> {
     try {
-      return (await readdir(NETNS_DIR)).filter((name) => name.startsWith(`${this.prefix}-`));
+      return (await readdir(NETNS_DIR)).filter((name) => isStagingNetnsOf(this.prefix, name));
     } catch {
       return [];
     }
@@ -92,10 +93,10 @@ export class StagingNetnsPool {
   }
 }
 
-/** Names carry the creating PID, so a second instance (e.g. a test run) never deletes a live instance's namespaces. */
+/** A second instance (e.g. a test run) never deletes a live instance's namespaces. */
 function ownerIsAnotherLiveProcess(name: string): boolean {
-  const pid = Number(/-(\d+)-\d+$/.exec(name)?.[1]);
-  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false;
+  const pid = stagingNetnsOwner(name);
+  if (pid === undefined || pid === process.pid) return false;
   try {
     process.kill(pid, 0);
     return true;

@@ -10,7 +10,6 @@
  * - The gateway is kept in the PoolRecord and passed to host-local as the
  *   range's gateway, which host-local never hands out.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { CniResult, RuntimeConf } from '../cni/types.js';
@@ -50,7 +49,10 @@ import {
   type IpFamily,
   type SupernetSpec,
 } from './ip-math.js';
-import { isPoolId, newPoolId, PoolRecordSchema, type PoolRecord } from './pool-record.js';
+import { PoolRecordSchema, type PoolRecord } from './pool-record.js';
+import { CHAIN_IFNAME, CNI_ARG, isPoolId, newAllocationId, newPoolId, POOL_ID_SHAPE } from '../names.js';
+
+export { ALLOCATION_ID_PREFIX } from '../names.js';
 
 /** The netconf of an IPAM-only plugin run: just enough for host-local. */
 export interface IpamNetConf {
@@ -79,9 +81,6 @@ export interface IpamDriverOptions {
 
 export const ADDRESS_SPACES = { local: 'CniLocal', global: 'CniGlobal' } as const;
 
-/** Prefix of the container IDs under which host-local records our allocations. */
-export const ALLOCATION_ID_PREFIX = 'dcni-alloc-';
-export const ALLOCATION_IFNAME = 'eth0';
 /**
  * host-local never enters the netns, but 1.1.1 refuses ADD with an empty
  * CNI_NETNS ("required env variables [CNI_NETNS] missing"), so give it our own.
@@ -310,10 +309,10 @@ export class IpamDriver implements IpamDriverApi {
       wholePool = !IpamDriver.inRange(record, requested);
     }
     const rt: RuntimeConf = {
-      containerId: `${ALLOCATION_ID_PREFIX}${randomBytes(8).toString('hex')}`,
+      containerId: newAllocationId(),
       netns: HOST_LOCAL_NETNS,
-      ifName: ALLOCATION_IFNAME,
-      ...(requested ? { args: [['IgnoreUnknown', '1'], ['IP', formatIp(requested)]] as Array<[string, string]> } : {}),
+      ifName: CHAIN_IFNAME,
+      ...(requested ? { args: [[CNI_ARG.ignoreUnknown, '1'], [CNI_ARG.ip, formatIp(requested)]] as Array<[string, string]> } : {}),
     };
     const netconf = this.netconf(record, wholePool);
     let result: CniResult | undefined;
@@ -475,7 +474,7 @@ export class IpamDriver implements IpamDriverApi {
 
   private static checkPoolId(poolId: string): void {
     if (!isPoolId(poolId)) {
-      throw invalid(`invalid PoolID "${poolId.slice(0, 80)}": this driver's pool IDs look like dcni-<16 hex digits>`);
+      throw invalid(`invalid PoolID "${poolId.slice(0, 80)}": this driver's pool IDs look like ${POOL_ID_SHAPE}`);
     }
   }
 

@@ -3,22 +3,8 @@
  * Endpoint allocations are NOT stored here: host-local's own files are the
  * truth for those. Only the gateway, which host-local never hands out, lives here.
  */
-import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-
-export const POOL_RECORD_KIND = 'pools';
-
-/**
- * `dcni-` + 16 hex. Used as the record id, as host-local's network name and
- * hence as a directory name under its dataDir, so it must stay path-safe.
- */
-export const POOL_ID_PATTERN = /^dcni-[0-9a-f]{16}$/;
-
-export const isPoolId = (text: string): boolean => POOL_ID_PATTERN.test(text);
-
-export function newPoolId(): string {
-  return `dcni-${randomBytes(8).toString('hex')}`;
-}
+import { POOL_ID_PATTERN } from '../names.js';
 
 export const PoolRecordSchema = z.object({
   version: z.literal(1),

@@ -1,27 +1,11 @@
-import { createHash } from 'node:crypto';
 import type { CniResult, NetConfList, PluginConf } from '../cni/types.js';
 import { RouteType, type StaticRoute } from '../docker/api.js';
+import { generatedCniName } from '../names.js';
 import type { NetworkOptions } from './options.js';
 import type { NetworkSubnet } from './records.js';
 
 /** The CNI spec version of generated configs: the newest the Debian 1.1.1 plugins speak. */
 export const GENERATED_CNI_VERSION = '1.0.0';
-
-/** Deterministic bridge name from the network ID: ≤ 15 chars, unique per network. */
-export function bridgeNameFor(networkId: string): string {
-  return `dcni-${networkId.slice(0, 10)}`;
-}
-
-/** CNI network name (and so the cache key prefix) of a generated network. */
-export function generatedCniName(networkId: string): string {
-  return `dcni-${networkId.slice(0, 12)}`;
-}
-
-/** Host-side name of the link handed to Docker: deterministic from the endpoint ID, ≤ 15 chars. */
-export function hostLinkNameFor(endpointId: string): string {
-  const hex = /^[0-9a-f]{13}/.test(endpointId) ? endpointId.slice(0, 13) : createHash('sha256').update(endpointId).digest('hex').slice(0, 13);
-  return `dc${hex}`;
-}
 
 /**
  * The bridge chain for a network without a user conflist. Addresses come from

@@ -20,14 +20,12 @@ import type { Logger } from '../log.js';
 import type { RecordStore } from '../state/record-store.js';
 import { KeyedLock } from '../util/keyed-lock.js';
 import { Stopwatch } from '../util/stopwatch.js';
+import { bridgeNameFor, CHAIN_IFNAME, CNI_ARG, generatedCniName, hostLinkNameFor, shortId } from '../names.js';
 import {
-  bridgeNameFor,
   chainDeclaresCapability,
   endpointConfList,
   gatewayFromResult,
   generatedConfList,
-  generatedCniName,
-  hostLinkNameFor,
   pointToPointRoutes,
   poolsOf,
   staticRoutesFromResult,
@@ -69,9 +67,6 @@ export interface NetworkDriverDeps {
   probePort: PortProbe;
   logger: Logger;
 }
-
-/** The ifname every chain runs with: each staging netns holds one operation at a time. */
-const STAGING_IFNAME = 'eth0';
 
 /**
  * Docker's NetworkDriver carried out with CNI. The chain runs at CreateEndpoint
@@ -194,7 +189,7 @@ export class NetworkDriver implements NetworkDriverApi {
     }
     const bridge = opts.bridge ?? bridgeNameFor(req.NetworkID);
     const clash = [...this.networks.values()].find((n) => n.bridge === bridge);
-    if (clash) throw new PluginError('CONFLICT', `bridge ${bridge} is already used by network ${clash.id.slice(0, 12)}`);
+    if (clash) throw new PluginError('CONFLICT', `bridge ${bridge} is already used by network ${shortId(clash.id)}`);
     const hasGateway = !internal && [...ipv4, ...ipv6].some((s) => s.gateway);
     for (const type of ['bridge', 'static', 'portmap', ...(opts.bandwidth ? ['bandwidth'] : [])]) await this.deps.locatePlugin(type);
     return {
@@ -257,7 +252,7 @@ export class NetworkDriver implements NetworkDriverApi {
       try {
         return await this.createEndpointLocked(req);
       } catch (err) {
-        throw wrapError(err, `CreateEndpoint ${req.EndpointID.slice(0, 12)}`);
+        throw wrapError(err, `CreateEndpoint ${shortId(req.EndpointID)}`);
       } finally {
         this.pendingPorts.delete(req.EndpointID);
       }
@@ -266,7 +261,7 @@ export class NetworkDriver implements NetworkDriverApi {
 
   private async createEndpointLocked(req: CreateEndpointRequest): Promise<CreateEndpointResponse> {
     const network = this.networks.get(req.NetworkID);
-    if (!network) throw notFound(`network ${req.NetworkID.slice(0, 12)} is not known to docker-cni`);
+    if (!network) throw notFound(`network ${shortId(req.NetworkID)} is not known to docker-cni`);
     // init() loaded every record, so memory is authoritative: no disk read on the start path.
     const existing = this.endpoints.get(req.EndpointID);
     if (existing?.status === 'ready' && existing.networkId === req.NetworkID) return this.interfaceReply(req, existing);
@@ -313,9 +308,9 @@ export class NetworkDriver implements NetworkDriverApi {
     if (mac) capabilityArgs.mac = mac;
     if (bandwidth) capabilityArgs.bandwidth = bandwidth;
     const cniArgs: Array<[string, string]> = [
-      ['IgnoreUnknown', '1'],
-      ['DOCKER_NETWORK_ID', req.NetworkID],
-      ['DOCKER_ENDPOINT_ID', req.EndpointID],
+      [CNI_ARG.ignoreUnknown, '1'],
+      [CNI_ARG.networkId, req.NetworkID],
+      [CNI_ARG.endpointId, req.EndpointID],
       ...endpointOptions.cniArgs,
     ];
     const watch = new Stopwatch();
@@ -327,7 +322,7 @@ export class NetworkDriver implements NetworkDriverApi {
       status: 'creating',
       createdAt: new Date().toISOString(),
       hostLinkName: hostLinkNameFor(req.EndpointID),
-      ifName: STAGING_IFNAME,
+      ifName: CHAIN_IFNAME,
       stagingNetns: lease.name,
       addresses,
       ...(mac ? { mac } : {}),
@@ -346,7 +341,7 @@ export class NetworkDriver implements NetworkDriverApi {
       const result = await this.deps.cni.addNetworkList(conflist, rt);
       watch.lap('cniAdd');
       try {
-        await this.deps.links.moveToHost(lease.name, STAGING_IFNAME, record.hostLinkName);
+        await this.deps.links.moveToHost(lease.name, CHAIN_IFNAME, record.hostLinkName);
         watch.lap('move');
       } catch (err) {
         await this.deps.cni.delNetworkList(conflist, rt).catch(() => undefined);
@@ -358,7 +353,7 @@ export class NetworkDriver implements NetworkDriverApi {
         ...record,
         status: 'ready',
         result,
-        mac: mac ?? macFromResult(result, STAGING_IFNAME),
+        mac: mac ?? macFromResult(result, CHAIN_IFNAME),
         staticRoutes: [...staticRoutesFromResult(result), ...pointToPointRoutes(conflist, result)],
         ...this.gateways(network, result),
       };
@@ -414,7 +409,7 @@ export class NetworkDriver implements NetworkDriverApi {
         if (!record) return; // already gone: DeleteEndpoint is idempotent
         await this.teardown(record);
       } catch (err) {
-        throw wrapError(err, `DeleteEndpoint ${req.EndpointID.slice(0, 12)}`);
+        throw wrapError(err, `DeleteEndpoint ${shortId(req.EndpointID)}`);
       }
     });
   }
@@ -501,7 +496,7 @@ export class NetworkDriver implements NetworkDriverApi {
   async join(req: JoinRequest): Promise<JoinResponse> {
     const record = this.endpoints.get(req.EndpointID);
     if (!record || record.status !== 'ready' || record.networkId !== req.NetworkID) {
-      throw wrapError(notFound(`endpoint ${req.EndpointID.slice(0, 12)} is not known to docker-cni`), 'Join');
+      throw wrapError(notFound(`endpoint ${shortId(req.EndpointID)} is not known to docker-cni`), 'Join');
     }
     const reply: JoinResponse = { InterfaceName: { SrcName: record.hostLinkName, DstPrefix: 'eth' } };
     if (record.gatewayV4) reply.Gateway = record.gatewayV4;

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { CachedAttachment } from '../../../src/cni/types.js';
 import type { PoolRecord } from '../../../src/ipam/pool-record.js';
 import { silentLogger } from '../../../src/log.js';
-import { bridgeNameFor, generatedCniName, hostLinkNameFor } from '../../../src/network/conflist.js';
+import { bridgeNameFor, generatedCniName, hostLinkNameFor } from '../../../src/names.js';
 import type { EndpointRecord, NetworkRecord } from '../../../src/network/records.js';
 import type { DockerNetworkView, DockerView } from '../../../src/reconcile/docker-view.js';
 import { Reconciler, type GcAction, type GcReport, type ReconcileTargets } from '../../../src/reconcile/reconciler.js';
