@@ -29,7 +29,9 @@
 import { stat } from 'node:fs/promises';
 import { CniPluginError, PluginError, invalid, notFound } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
+import { isRecord } from '../util/is-record.js';
 import { KeyedLock } from '../util/keyed-lock.js';
+import { truncate } from '../util/text.js';
 import {
   cacheFilePath,
   listCacheEntries,
@@ -121,7 +123,7 @@ export class CniRuntime {
   async addNetworkList(list: NetConfList, rt: RuntimeConf): Promise<CniResult> {
     validateList(list);
     validateRuntimeConf(rt, true);
-    return this.attachmentLocks.run(lockKey(list.name, rt), () => this.addLocked(list, rt));
+    return this.attachmentLocks.withLock(lockKey(list.name, rt), () => this.addLocked(list, rt));
   }
 
   private async addLocked(list: NetConfList, rt: RuntimeConf): Promise<CniResult> {
@@ -138,7 +140,7 @@ export class CniRuntime {
     try {
       for (const plugin of list.plugins) {
         const stdin = buildPluginConfig(list.name, plugin, version, prevResult, capabilityArgs);
-        const stdout = await this.run(plugin.type, 'ADD', stdin, this.attachmentEnv('ADD', rt, args));
+        const stdout = await this.runPlugin(plugin.type, 'ADD', stdin, this.attachmentEnv('ADD', rt, args));
         prevResult = parseResult(plugin.type, 'ADD', stdout, version);
       }
       if (!prevResult) throw new PluginError('INTERNAL', `network ${list.name}: the chain produced no result`);
@@ -183,7 +185,7 @@ export class CniRuntime {
     }
     validateNetworkName(networkName);
     const name = networkName;
-    await this.attachmentLocks.run(lockKey(name, rt), () => this.delLocked(name, list, rt));
+    await this.attachmentLocks.withLock(lockKey(name, rt), () => this.delLocked(name, list, rt));
   }
 
   private async delLocked(networkName: string, givenList: NetConfList | undefined, rt: RuntimeConf): Promise<void> {
@@ -237,7 +239,7 @@ export class CniRuntime {
     const errors: Error[] = [];
     for (const plugin of [...list.plugins].reverse()) {
       try {
-        await this.run(plugin.type, 'DEL', buildPluginConfig(list.name, plugin, version, delPrevResult, capabilityArgs), env);
+        await this.runPlugin(plugin.type, 'DEL', buildPluginConfig(list.name, plugin, version, delPrevResult, capabilityArgs), env);
       } catch (err) {
         errors.push(err instanceof Error ? err : new Error(String(err)));
       }
@@ -250,7 +252,7 @@ export class CniRuntime {
   async checkNetworkList(list: NetConfList, rt: RuntimeConf): Promise<void> {
     validateList(list);
     validateRuntimeConf(rt, true);
-    await this.attachmentLocks.run(lockKey(list.name, rt), async () => {
+    await this.attachmentLocks.withLock(lockKey(list.name, rt), async () => {
       const version = await this.effectiveVersion(list);
       if (!versionAtLeast(version, '0.4.0')) {
         throw invalid(`network ${list.name}: configuration version "${version}" does not support the CHECK command`);
@@ -264,7 +266,7 @@ export class CniRuntime {
       const capabilityArgs = rt.capabilityArgs ?? entry.capabilityArgs ?? {};
       const env = this.attachmentEnv('CHECK', rt, args);
       for (const plugin of list.plugins) {
-        await this.run(plugin.type, 'CHECK', buildPluginConfig(list.name, plugin, version, entry.result, capabilityArgs), env);
+        await this.runPlugin(plugin.type, 'CHECK', buildPluginConfig(list.name, plugin, version, entry.result, capabilityArgs), env);
       }
     });
   }
@@ -287,7 +289,7 @@ export class CniRuntime {
       if (keep.has(`${entry.containerId}\0${entry.ifName}`)) continue;
       const rt: RuntimeConf = { containerId: entry.containerId, ifName: entry.ifName, netns: entry.netns ?? '' };
       try {
-        await this.attachmentLocks.run(lockKey(list.name, rt), () => this.delLocked(list.name, list, rt));
+        await this.attachmentLocks.withLock(lockKey(list.name, rt), () => this.delLocked(list.name, list, rt));
       } catch (err) {
         errors.push(err instanceof Error ? err : new Error(String(err)));
       }
@@ -304,7 +306,7 @@ export class CniRuntime {
           'cni.dev/attachments': validAttachments,
         });
         try {
-          await this.run(plugin.type, 'GC', stdin, { CNI_COMMAND: 'GC', CNI_PATH: this.cniPath });
+          await this.runPlugin(plugin.type, 'GC', stdin, { CNI_COMMAND: 'GC', CNI_PATH: this.cniPath });
         } catch (err) {
           errors.push(err instanceof Error ? err : new Error(String(err)));
         }
@@ -321,7 +323,7 @@ export class CniRuntime {
     validateList(list);
     for (const { plugin, version } of await this.pluginsSpeaking(list, SPEC_1_1)) {
       const stdin = pluginJson({ ...plugin, name: list.name, cniVersion: version });
-      await this.run(plugin.type, 'STATUS', stdin, { CNI_COMMAND: 'STATUS', CNI_PATH: this.cniPath });
+      await this.runPlugin(plugin.type, 'STATUS', stdin, { CNI_COMMAND: 'STATUS', CNI_PATH: this.cniPath });
     }
   }
 
@@ -435,8 +437,8 @@ export class CniRuntime {
     validatePluginType(netconf.ipam?.type);
     validateRuntimeConf(rt, false);
     const type = netconf.ipam.type;
-    return this.attachmentLocks.run(`ipam\0${lockKey(netconf.name, rt)}`, async () => {
-      const stdout = await this.run(type, verb, pluginJson(netconf), this.attachmentEnv(verb, rt, rt.args ?? []));
+    return this.attachmentLocks.withLock(`ipam\0${lockKey(netconf.name, rt)}`, async () => {
+      const stdout = await this.runPlugin(type, verb, pluginJson(netconf), this.attachmentEnv(verb, rt, rt.args ?? []));
       return verb === 'ADD' ? parseResult(type, verb, stdout, netconf.cniVersion) : undefined;
     });
   }
@@ -464,7 +466,7 @@ export class CniRuntime {
   }
 
   /** Runs one plugin; a binary that vanished since it was resolved is looked up again once. */
-  private async run(pluginType: string, verb: CniVerb, stdin: Buffer, env: Record<string, string>): Promise<Buffer> {
+  private async runPlugin(pluginType: string, verb: CniVerb, stdin: Buffer, env: Record<string, string>): Promise<Buffer> {
     const started = performance.now();
     let path = await this.resolve(pluginType);
     try {
@@ -499,15 +501,9 @@ export class CniRuntime {
   }
 }
 
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
-
 const lockKey = (networkName: string, rt: RuntimeConf): string => `${networkName}\0${rt.containerId}\0${rt.ifName}`;
 
-const truncated = (bytes: Buffer): string => {
-  const text = bytes.toString('utf8');
-  return text.length > 512 ? `${text.slice(0, 512)}...` : text;
-};
+const truncated = (bytes: Buffer): string => truncate(bytes.toString('utf8'), 512);
 
 /** cniVersion plus any spec-1.1 cniVersions this runtime knows. */
 function declaredVersions(list: NetConfList): string[] {

@@ -30,7 +30,6 @@ export function validateIfName(name: string): void {
     throw invalid(`invalid interface name "${printable(name)}": longer than ${MAX_IFNAME_BYTES} bytes`);
   }
   if (name === '.' || name === '..') throw invalid(`invalid interface name "${name}"`);
-  // eslint-disable-next-line no-control-regex
   if (/[/:\s\x00-\x1f\x7f]/.test(name)) {
     throw invalid(`invalid interface name "${printable(name)}": must not contain '/', ':', whitespace or control characters`);
   }
@@ -39,7 +38,6 @@ export function validateIfName(name: string): void {
 /** A plugin `type` becomes a file name inside a bin dir, so it must stay one path component. */
 export function validatePluginType(type: unknown): asserts type is string {
   if (typeof type !== 'string' || type === '') throw invalid('plugin type must be a non-empty string');
-  // eslint-disable-next-line no-control-regex
   if (type.includes('/') || type === '.' || type.includes('..') || /[\x00-\x1f]/.test(type)) {
     throw invalid(`invalid plugin type "${printable(type)}": must be a plain file name`);
   }

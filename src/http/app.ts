@@ -3,7 +3,7 @@
  * reads the body as JSON, validates it with the schema from docker/api.ts and
  * hands it to a driver. No driver logic lives here.
  *
- * Wire rules this layer enforces (see docs/reference.md section 1):
+ * Wire rules this layer enforces (libnetwork's remote-driver protocol):
  * - Docker sends no Content-Type and sometimes no body, so every body is read
  *   raw and parsed as JSON here; an empty body means `{}`.
  * - Every non-2xx reply is `{"Err": message}`; Docker shows Err verbatim.

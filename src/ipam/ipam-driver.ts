@@ -48,7 +48,7 @@ import {
   type IpAddr,
   type IpFamily,
   type SupernetSpec,
-} from './ip-math.js';
+} from '../util/ip-math.js';
 import { PoolRecordSchema, type PoolRecord } from './pool-record.js';
 import { CHAIN_IFNAME, CNI_ARG, isPoolId, newAllocationId, newPoolId, POOL_ID_SHAPE } from '../names.js';
 
@@ -157,7 +157,7 @@ export class IpamDriver implements IpamDriverApi {
       if (req.SubPool && !explicit) throw invalid(`an IP range (${req.SubPool}) needs an explicit subnet`);
       const range = explicit && req.SubPool ? IpamDriver.parseSubPool(req.SubPool, explicit) : undefined;
 
-      return await this.lock.run(ALL_POOLS_LOCK, async () => {
+      return await this.lock.withLock(ALL_POOLS_LOCK, async () => {
         const existing = await this.listPools();
         let pool: Cidr;
         if (explicit) {
@@ -196,8 +196,8 @@ export class IpamDriver implements IpamDriverApi {
     const poolId = req.PoolID;
     try {
       IpamDriver.checkPoolId(poolId);
-      await this.lock.run(ALL_POOLS_LOCK, () =>
-        this.lock.run(poolLockKey(poolId), async () => {
+      await this.lock.withLock(ALL_POOLS_LOCK, () =>
+        this.lock.withLock(poolLockKey(poolId), async () => {
           // host-local's directory goes first: a record without a directory is
           // harmless, a directory without a record would be an orphan.
           const leftovers = await this.hostLocal.removePoolDir(poolId);
@@ -234,7 +234,7 @@ export class IpamDriver implements IpamDriverApi {
       const addr = IpamDriver.parseAddressInPool(req.Address, record);
       const ip = formatIp(addr);
       if (record.gateway === ip) {
-        await this.lock.run(poolLockKey(record.poolId), async () => {
+        await this.lock.withLock(poolLockKey(record.poolId), async () => {
           const current = await this.getPoolOrThrow(record.poolId);
           if (current.gateway !== ip) return;
           const { gateway: _released, ...rest } = current;
@@ -341,7 +341,7 @@ export class IpamDriver implements IpamDriverApi {
   }
 
   private async reserveGateway(poolId: string, requested: IpAddr | undefined): Promise<RequestAddressResponse> {
-    return this.lock.run(poolLockKey(poolId), async () => {
+    return this.lock.withLock(poolLockKey(poolId), async () => {
       const record = await this.getPoolOrThrow(poolId);
       const pool = IpamDriver.poolCidr(record);
       let gateway: IpAddr;

@@ -18,6 +18,7 @@ import type { StagingLease } from '../host/staging-netns.js';
 import type { NetworkFirewallSpec } from '../host/firewall.js';
 import type { Logger } from '../log.js';
 import type { RecordStore } from '../state/record-store.js';
+import { looksLikeCidr } from '../util/ip-math.js';
 import { KeyedLock } from '../util/keyed-lock.js';
 import { Stopwatch } from '../util/stopwatch.js';
 import { bridgeNameFor, CHAIN_IFNAME, CNI_ARG, generatedCniName, hostLinkNameFor, shortId } from '../names.js';
@@ -132,7 +133,7 @@ export class NetworkDriver implements NetworkDriverApi {
   // ---- networks ---------------------------------------------------------------
 
   async createNetwork(req: CreateNetworkRequest): Promise<void> {
-    await this.locks.run(`net:${req.NetworkID}`, async () => {
+    await this.locks.withLock(`net:${req.NetworkID}`, async () => {
       try {
         if (this.networks.has(req.NetworkID)) return;
         const record = await this.buildNetworkRecord(req);
@@ -216,7 +217,7 @@ export class NetworkDriver implements NetworkDriverApi {
   }
 
   async deleteNetwork(req: DeleteNetworkRequest): Promise<void> {
-    await this.locks.run(`net:${req.NetworkID}`, async () => {
+    await this.locks.withLock(`net:${req.NetworkID}`, async () => {
       try {
         const record = this.networks.get(req.NetworkID);
         await this.deps.firewall.removeNetwork(req.NetworkID);
@@ -248,7 +249,7 @@ export class NetworkDriver implements NetworkDriverApi {
   // ---- endpoints --------------------------------------------------------------
 
   async createEndpoint(req: CreateEndpointRequest): Promise<CreateEndpointResponse> {
-    return this.locks.run(`ep:${req.EndpointID}`, async () => {
+    return this.locks.withLock(`ep:${req.EndpointID}`, async () => {
       try {
         return await this.createEndpointLocked(req);
       } catch (err) {
@@ -286,7 +287,7 @@ export class NetworkDriver implements NetworkDriverApi {
     const portMappings =
       bindings.length === 0
         ? []
-        : await this.locks.run('ports', async () => {
+        : await this.locks.withLock('ports', async () => {
             const mappings = await allocatePortMappings(bindings, {
               ...(network.hostBindingIp ? { defaultHostIp: network.hostBindingIp } : {}),
               inUse: [...this.endpoints.values(), ...this.pendingPorts.values()].flatMap((e) => e.portMappings),
@@ -403,7 +404,7 @@ export class NetworkDriver implements NetworkDriverApi {
   }
 
   async deleteEndpoint(req: EndpointRequest): Promise<void> {
-    await this.locks.run(`ep:${req.EndpointID}`, async () => {
+    await this.locks.withLock(`ep:${req.EndpointID}`, async () => {
       try {
         const record = this.endpoints.get(req.EndpointID);
         if (!record) return; // already gone: DeleteEndpoint is idempotent
@@ -467,7 +468,7 @@ export class NetworkDriver implements NetworkDriverApi {
 
   /** Reconciliation: tears down an endpoint Docker no longer knows. */
   async removeStaleEndpoint(endpointId: string): Promise<void> {
-    await this.locks.run(`ep:${endpointId}`, async () => {
+    await this.locks.withLock(`ep:${endpointId}`, async () => {
       const record = this.endpoints.get(endpointId) ?? (await this.deps.endpoints.get(endpointId));
       if (record) await this.teardown(record, record.status === 'creating' ? record.stagingNetns : undefined);
     });
@@ -531,7 +532,7 @@ function subnetsOf(data: IPAMData[] | null | undefined, internal: boolean): Netw
 }
 
 function assertCidr(value: string): void {
-  if (!/^[0-9A-Fa-f.:]{2,45}\/\d{1,3}$/.test(value)) throw invalid(`invalid address "${value}": expected a CIDR`);
+  if (!looksLikeCidr(value)) throw invalid(`invalid address "${value}": expected a CIDR`);
 }
 
 function macFromResult(result: CniResult, ifName: string): string | undefined {

@@ -71,7 +71,7 @@ export class Reconciler {
   }
 
   /** One pass; concurrent callers share the pass in flight. */
-  run(options: { dryRun?: boolean } = {}): Promise<GcReport> {
+  runPass(options: { dryRun?: boolean } = {}): Promise<GcReport> {
     if (!this.running) {
       this.running = this.pass(options.dryRun ?? false).finally(() => {
         this.running = undefined;
