@@ -1,5 +1,6 @@
 import type { CniPortMapping, CniResult, NetConfList } from '../cni/types.js';
 import type { StaticRoute } from '../docker/api.js';
+import type { NetworkFirewallSpec } from '../host/firewall.js';
 import type { BandwidthLimits } from './options.js';
 
 /** One Docker address pool as CreateNetwork reported it. */
@@ -9,8 +10,11 @@ export interface NetworkSubnet {
   gateway?: string;
 }
 
-/** What docker-cni must remember about a network: Docker never replays CreateNetwork. */
-export interface NetworkRecord {
+/**
+ * What docker-cni must remember about a network: Docker never replays CreateNetwork.
+ * The policy flags are the firewall's own fields, so the two cannot drift apart.
+ */
+export interface NetworkRecord extends Pick<NetworkFirewallSpec, 'internal' | 'icc' | 'masquerade' | 'isolate'> {
   id: string;
   createdAt: string;
   /** generated: a bridge conflist built from Docker's data; conflist: a user's conflist from the conf dir. */
@@ -23,10 +27,6 @@ export interface NetworkRecord {
   bridge?: string;
   ipv4: NetworkSubnet[];
   ipv6: NetworkSubnet[];
-  internal: boolean;
-  icc: boolean;
-  masquerade: boolean;
-  isolate: boolean;
   /** Default host IP for published ports (com.docker.network.bridge.host_binding_ipv4). */
   hostBindingIp?: string;
   /** Default traffic shaping for the network's endpoints (cni.bandwidth.*). */
