@@ -13,11 +13,11 @@ import { createApp } from './http/app.js';
 import { closeServer, serveUnixSocket } from './http/serve.js';
 import { IpamDriver } from './ipam/ipam-driver.js';
 import { readHostRoutes } from './host/routes.js';
-import type { PoolRecord } from './ipam/pool-record.js';
+import { POOL_CODEC, type PoolRecord } from './ipam/pool-record.js';
 import type { Logger } from './log.js';
 import { NetworkDriver } from './network/network-driver.js';
 import { probeHostPort } from './host/ports.js';
-import type { EndpointRecord, NetworkRecord } from './network/records.js';
+import { ENDPOINT_CODEC, NETWORK_CODEC, type EndpointRecord, type NetworkRecord } from './network/records.js';
 import { dockerodeView } from './reconcile/docker-view.js';
 import { Reconciler, type ReconcileTargets } from './reconcile/reconciler.js';
 import type { Settings } from './settings.js';
@@ -50,9 +50,9 @@ export function buildComponents(settings: Settings, logger: Logger): PluginCompo
     logger,
   });
   const stores = {
-    networks: new RecordStore<NetworkRecord>(settings.stateDir, 'networks'),
-    endpoints: new RecordStore<EndpointRecord>(settings.stateDir, 'endpoints', false),
-    pools: new RecordStore<PoolRecord>(settings.stateDir, 'pools'),
+    networks: new RecordStore<NetworkRecord>(settings.stateDir, 'networks', true, NETWORK_CODEC),
+    endpoints: new RecordStore<EndpointRecord>(settings.stateDir, 'endpoints', false, ENDPOINT_CODEC),
+    pools: new RecordStore<PoolRecord>(settings.stateDir, 'pools', true, POOL_CODEC),
   };
   const staging = new StagingNetnsPool(settings.stagingPrefix, runCommand, logger);
   const firewall = new NetworkFirewall(runCommand, logger);

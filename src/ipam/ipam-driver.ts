@@ -19,13 +19,13 @@ import {
 import { PluginError, invalid, wrapError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { newPoolId } from '../names.js';
-import type { RecordStore } from '../state/record-store.js';
+import type { Store } from '../state/store.js';
 import { cidrsOverlap, formatCidr, formatIp, parseCidr, type Cidr, type IpAddr, type IpFamily, type SupernetSpec } from '../util/ip-math.js';
 import { KeyedLock } from '../util/keyed-lock.js';
 import type { AddressAllocator, AddressHolder } from './address-allocator.js';
 import { HostLocalAllocator, type IpamPluginRunner } from './host-local-allocator.js';
 import {
-  PoolRecordSchema,
+  POOL_CODEC,
   allocationRange,
   assertPoolId,
   parseAddressInPool,
@@ -41,7 +41,7 @@ export { ALLOCATION_ID_PREFIX } from '../names.js';
 export type { IpamNetConf, IpamPluginRunner } from './host-local-allocator.js';
 
 export interface IpamDriverOptions {
-  pools: RecordStore<PoolRecord>;
+  pools: Store<PoolRecord>;
   /** Where endpoint addresses are kept; by default host-local, run through `runner` on `hostLocalDataDir`. */
   allocator?: AddressAllocator;
   runner?: IpamPluginRunner;
@@ -61,10 +61,22 @@ export const ADDRESS_SPACES = { local: 'CniLocal', global: 'CniGlobal' } as cons
 const ALL_POOLS_LOCK = 'ipam-pools';
 const poolLockKey = (poolId: string): string => `ipam-pool:${poolId}`;
 
+/**
+ * The store may hold records written without validation (a store built
+ * without POOL_CODEC, or by an older release): every read goes through the codec.
+ */
+function decodePool(raw: unknown): PoolRecord | undefined {
+  try {
+    return POOL_CODEC.decode(raw);
+  } catch {
+    return undefined;
+  }
+}
+
 const conflict = (message: string): PluginError => new PluginError('CONFLICT', message);
 
 export class IpamDriver implements IpamDriverApi {
-  private readonly pools: RecordStore<PoolRecord>;
+  private readonly pools: Store<PoolRecord>;
   private readonly allocator: AddressAllocator;
   private readonly defaults: Record<IpFamily, SupernetSpec[]>;
   private readonly hostRoutes: () => Promise<string[]>;
@@ -216,8 +228,8 @@ export class IpamDriver implements IpamDriverApi {
     const entries = await this.pools.list((id, err) => this.logger.warn({ poolId: id, err }, 'unreadable pool record skipped'));
     const out: PoolRecord[] = [];
     for (const { id, record } of entries) {
-      const parsed = PoolRecordSchema.safeParse(record);
-      if (parsed.success && parsed.data.poolId === id) out.push(parsed.data);
+      const parsed = decodePool(record);
+      if (parsed?.poolId === id) out.push(parsed);
       else this.logger.warn({ poolId: id }, 'invalid pool record skipped');
     }
     return out;
@@ -228,11 +240,14 @@ export class IpamDriver implements IpamDriverApi {
     assertPoolId(poolId);
     const raw = await this.pools.get(poolId);
     if (raw === undefined) return undefined;
-    const parsed = PoolRecordSchema.safeParse(raw);
-    if (!parsed.success || parsed.data.poolId !== poolId) {
-      throw new PluginError('STATE_FAILED', `pool record ${poolId} is invalid: ${parsed.error?.message ?? 'id mismatch'}`);
+    let parsed: PoolRecord;
+    try {
+      parsed = POOL_CODEC.decode(raw);
+    } catch (err) {
+      throw new PluginError('STATE_FAILED', `pool record ${poolId} is invalid: ${(err as Error).message}`);
     }
-    return parsed.data;
+    if (parsed.poolId !== poolId) throw new PluginError('STATE_FAILED', `pool record ${poolId} is invalid: id mismatch`);
+    return parsed;
   }
 
   /** host-local's allocations in a pool: canonical IP -> holder. The gateway is not among them. */

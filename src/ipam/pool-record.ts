@@ -1,10 +1,11 @@
 /**
- * What docker-cni persists per IPAM pool (RecordStore kind 'pools', one file per pool).
+ * What docker-cni persists per IPAM pool (one record per pool, kind 'pools').
  * Endpoint allocations are NOT stored here: host-local's own files are the
  * truth for those. Only the gateway, which host-local never hands out, lives here.
  */
 import { z } from 'zod';
 import { PluginError, invalid } from '../errors.js';
+import { versionedCodec } from '../state/record-codec.js';
 import { isPoolId, POOL_ID_PATTERN, POOL_ID_SHAPE } from '../names.js';
 import {
   cidrContains,
@@ -47,6 +48,9 @@ export const PoolRecordSchema = z.object({
 });
 
 export type PoolRecord = z.infer<typeof PoolRecordSchema>;
+
+/** Pool records carried `version: 1` from the start; see state/record-codec.ts for the upgrade path. */
+export const POOL_CODEC = versionedCodec<PoolRecord>({ current: 1, schema: PoolRecordSchema, versionInRecord: true });
 
 // ---- parsing what Docker and the settings say about pools ----------------------
 

@@ -16,3 +16,8 @@ export interface Store<T> {
   /** Creates whatever the store needs before its first use. */
   ensureDir(): Promise<void>;
 }
+
+const RECORD_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$/;
+
+/** Record IDs become file names: one path component, no dot-dot. */
+export const isRecordId = (id: string): boolean => RECORD_ID.test(id) && !id.includes('..');
