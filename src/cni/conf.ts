@@ -85,7 +85,7 @@ function parseConf(bytes: Buffer, sourcePath: string | undefined, requireList: b
     if (!Array.isArray(raw.cniVersions) || !raw.cniVersions.every((v) => typeof v === 'string')) {
       throw invalid(`${where}: "cniVersions" must be an array of strings`);
     }
-    cniVersions = raw.cniVersions as string[];
+    cniVersions = raw.cniVersions;
     // Spec 1.1: the highest listed version this runtime understands wins over cniVersion.
     const usable = cniVersions.filter(isKnownVersion).sort((a, b) => compareVersions(b, a));
     if (usable[0] === undefined && raw.cniVersion === undefined) {

@@ -71,7 +71,7 @@ export class VersionNegotiator {
     if (!Array.isArray(supported) || supported.length === 0 || !supported.every((v) => typeof v === 'string')) {
       throw new CniPluginError(pluginType, 'VERSION', CNI_ERROR.decodeFailure, 'VERSION output lists no supported versions', truncated(stdout));
     }
-    return { cniVersion, supportedVersions: supported as string[] };
+    return { cniVersion, supportedVersions: supported };
   }
 
   /** The version to speak to the whole chain (see the module comment). */

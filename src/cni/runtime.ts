@@ -125,11 +125,12 @@ export class CniRuntime {
     if (networkName === undefined) {
       const matches = await listCacheEntries(this.cacheDir, { containerId: rt.containerId, ifName: rt.ifName });
       const names = [...new Set(matches.map((entry) => entry.networkName))];
-      if (names.length === 0) return;
-      if (names.length > 1) {
+      const [only, ...others] = names;
+      if (only === undefined) return;
+      if (others.length > 0) {
         throw invalid(`container ${rt.containerId} ${rt.ifName} is cached on several networks (${names.join(', ')}); name one`);
       }
-      networkName = names[0] as string;
+      networkName = only;
     }
     validateNetworkName(networkName);
     const name = networkName;

@@ -127,7 +127,7 @@ export class NetworkDriver implements NetworkDriverApi {
       this.warnAboutLostSysctls(conflist);
       const { bytes: _bytes, ...storable } = conflist;
       const first = conflist.plugins[0];
-      const bridge = first?.type === 'bridge' ? String(first.bridge ?? 'cni0') : undefined;
+      const bridge = first?.type === 'bridge' ? bridgeOfPlugin(first.bridge) : undefined;
       return { ...base, mode: 'conflist', cniName: conflist.name, conflist: storable, ...(bridge ? { bridge } : {}) };
     }
     const bridge = opts.bridge ?? bridgeNameFor(req.NetworkID);
@@ -242,4 +242,10 @@ function subnetsOf(data: IPAMData[] | null | undefined, internal: boolean): Netw
     const gateway = d.Gateway ? d.Gateway.split('/')[0] : undefined;
     return !internal && gateway ? { pool: d.Pool, gateway } : { pool: d.Pool };
   });
+}
+
+/** The bridge plugin's `bridge` option, defaulting as the plugin does. */
+function bridgeOfPlugin(value: unknown): string {
+  if (value === undefined || value === null) return 'cni0';
+  return typeof value === 'string' ? value : JSON.stringify(value);
 }

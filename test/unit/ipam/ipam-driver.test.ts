@@ -4,7 +4,7 @@ import { lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OPT, RequestPoolRequest, type RequestAddressRequest } from '../../../src/docker/api.js';
-import { PluginError, type ErrorCode } from '../../../src/errors.js';
+import { PluginError } from '../../../src/errors.js';
 import { silentLogger } from '../../../src/log.js';
 import { IpamDriver, type IpamDriverOptions } from '../../../src/ipam/ipam-driver.js';
 import { ALLOCATION_ID_PREFIX } from '../../../src/names.js';

@@ -141,5 +141,5 @@ test('a legacy record on disk is listed and read through the codec; a corrupt on
   await assert.rejects(store.get('broken'), (err: unknown) => err instanceof PluginError && err.code === 'STATE_FAILED');
   // The next write stores the current version.
   await store.put('legacy', (await store.get('legacy'))!);
-  assert.equal(JSON.parse(await readFile(join(store.dir, 'legacy.json'), 'utf8')).version, 1);
+  assert.equal((JSON.parse(await readFile(join(store.dir, 'legacy.json'), 'utf8')) as { version: number }).version, 1);
 });
