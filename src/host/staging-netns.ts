@@ -12,6 +12,9 @@ export interface StagingLease {
   readonly path: string;
 }
 
+/** The lease of a namespace by name (also one left by an interrupted operation). */
+export const leaseOf = (name: string): StagingLease => ({ name, path: `${NETNS_DIR}/${name}` });
+
 /**
  * A pool of private network namespaces in which CNI chains run before the
  * resulting interface is handed to Docker (the container's own netns usually
@@ -42,8 +45,7 @@ export class StagingNetnsPool {
   }
 
   async acquire(): Promise<StagingLease> {
-    const name = this.idle.pop() ?? (await this.create());
-    return { name, path: `${NETNS_DIR}/${name}` };
+    return leaseOf(this.idle.pop() ?? (await this.create()));
   }
 
   /** Returns a clean namespace to the pool. A namespace that may hold leftovers must be released with `dirty`. */

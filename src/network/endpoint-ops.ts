@@ -11,7 +11,7 @@
 import type { CniPortMapping } from '../cni/types.js';
 import type { CreateEndpointRequest, CreateEndpointResponse, EndpointRequest, JoinRequest, JoinResponse } from '../docker/api.js';
 import { notFound, wrapError } from '../errors.js';
-import type { StagingLease } from '../host/staging-netns.js';
+import { leaseOf, type StagingLease } from '../host/staging-netns.js';
 import { CHAIN_IFNAME, shortId } from '../names.js';
 import { KeyedLock } from '../util/keyed-lock.js';
 import { Stopwatch } from '../util/stopwatch.js';
@@ -167,7 +167,7 @@ export class EndpointOps {
     watch.lap('journal');
     const stillThere = leftoverNetns && (await this.deps.staging.listExisting()).includes(leftoverNetns);
     const lease: StagingLease = stillThere
-      ? { name: leftoverNetns, path: `/run/netns/${leftoverNetns}` }
+      ? leaseOf(leftoverNetns)
       : await this.deps.staging.acquire();
     let clean = false;
     try {
