@@ -77,7 +77,7 @@ export function endpointConfList(template: NetConfList, generated: boolean, addr
       const ipam: Record<string, unknown> = { type: 'static', addresses };
       if (Array.isArray(plugin.ipam.routes)) ipam.routes = plugin.ipam.routes;
       if (plugin.ipam.dns && typeof plugin.ipam.dns === 'object') ipam.dns = plugin.ipam.dns;
-      return { ...structuredClone(plugin), ipam: ipam };
+      return { ...structuredClone(plugin), ipam };
     });
   if (generated && addressing.hasBandwidth && !plugins.some((p) => p.type === 'bandwidth')) {
     plugins.push(structuredClone(GENERATED_BANDWIDTH_PLUGIN));

@@ -51,11 +51,5 @@ export class MemoryStore<T extends object> implements Store<T> {
     return out;
   }
 
-  /** Stores raw text as a record, as a crash or an older release might have left it (tests). */
-  putRaw(id: string, text: string): void {
-    this.check(id);
-    this.records.set(id, text);
-  }
-
   async ensureDir(): Promise<void> {}
 }

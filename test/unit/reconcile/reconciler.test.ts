@@ -338,7 +338,7 @@ describe('Reconciler', () => {
     const { targets, docker, links, ids } = await staleWorld();
     const foreignEndpoint = hexId();
     const foreignLink = hostLinkNameFor(foreignEndpoint);
-    const view = (docker).view;
+    const view = docker.view;
     assert.ok(Array.isArray(view));
     view[0]?.endpoints.push({ id: foreignEndpoint, addresses: [] });
     let now = NOW;
