@@ -23,9 +23,9 @@ import type { Store } from '../state/store.js';
 import { cidrsOverlap, formatCidr, formatIp, parseCidr, type Cidr, type IpAddr, type IpFamily, type SupernetSpec } from '../util/ip-math.js';
 import { KeyedLock } from '../util/keyed-lock.js';
 import type { AddressAllocator, AddressHolder } from './address-allocator.js';
+import { PoolCatalog } from './pool-catalog.js';
 import { HostLocalAllocator, type IpamPluginRunner } from './host-local-allocator.js';
 import {
-  POOL_CODEC,
   allocationRange,
   assertPoolId,
   parseAddressInPool,
@@ -61,22 +61,10 @@ export const ADDRESS_SPACES = { local: 'CniLocal', global: 'CniGlobal' } as cons
 const ALL_POOLS_LOCK = 'ipam-pools';
 const poolLockKey = (poolId: string): string => `ipam-pool:${poolId}`;
 
-/**
- * The store may hold records written without validation (a store built
- * without POOL_CODEC, or by an older release): every read goes through the codec.
- */
-function decodePool(raw: unknown): PoolRecord | undefined {
-  try {
-    return POOL_CODEC.decode(raw);
-  } catch {
-    return undefined;
-  }
-}
-
 const conflict = (message: string): PluginError => new PluginError('CONFLICT', message);
 
 export class IpamDriver implements IpamDriverApi {
-  private readonly pools: Store<PoolRecord>;
+  private readonly pools: PoolCatalog;
   private readonly allocator: AddressAllocator;
   private readonly defaults: Record<IpFamily, SupernetSpec[]>;
   private readonly hostRoutes: () => Promise<string[]>;
@@ -84,8 +72,8 @@ export class IpamDriver implements IpamDriverApi {
   private readonly lock = new KeyedLock();
 
   constructor(options: IpamDriverOptions) {
-    this.pools = options.pools;
     this.logger = options.logger.child({ component: 'ipam' });
+    this.pools = new PoolCatalog(options.pools, this.logger);
     this.allocator = options.allocator ?? IpamDriver.hostLocal(options, this.logger);
     this.defaults = {
       4: parseDefaultPools(options.defaultPoolsV4, 4),
@@ -152,7 +140,7 @@ export class IpamDriver implements IpamDriverApi {
           options: { ...(req.Options ?? {}) },
           createdAt: new Date().toISOString(),
         };
-        await this.pools.put(poolId, record);
+        await this.pools.put(record);
         this.logger.info({ poolId, pool: record.pool, subPool: record.subPool }, 'pool created');
         return { PoolID: poolId, Pool: record.pool, Data: {} };
       });
@@ -188,7 +176,7 @@ export class IpamDriver implements IpamDriverApi {
     const isGateway = req.Options?.[OPT.requestAddressType] === OPT.gatewayData;
     const context = `RequestAddress pool=${req.PoolID}${req.Address ? ` address=${req.Address}` : ''}${isGateway ? ' (gateway)' : ''}`;
     try {
-      const record = await this.getPoolOrThrow(req.PoolID);
+      const record = await this.pools.getOrThrow(req.PoolID);
       const requested = req.Address ? parseAddressInPool(req.Address, record) : undefined;
       return isGateway ? await this.reserveGateway(record.poolId, requested) : await this.allocate(record, requested);
     } catch (err) {
@@ -199,15 +187,15 @@ export class IpamDriver implements IpamDriverApi {
   async releaseAddress(req: ReleaseAddressRequest): Promise<void> {
     const context = `ReleaseAddress pool=${req.PoolID} address=${req.Address}`;
     try {
-      const record = await this.getPoolOrThrow(req.PoolID);
+      const record = await this.pools.getOrThrow(req.PoolID);
       const addr = parseAddressInPool(req.Address, record);
       const ip = formatIp(addr);
       if (record.gateway === ip) {
         await this.lock.withLock(poolLockKey(record.poolId), async () => {
-          const current = await this.getPoolOrThrow(record.poolId);
+          const current = await this.pools.getOrThrow(record.poolId);
           if (current.gateway !== ip) return;
           const { gateway: _released, ...rest } = current;
-          await this.pools.put(record.poolId, rest);
+          await this.pools.put(rest);
           this.logger.info({ poolId: record.poolId, gateway: ip }, 'gateway released');
         });
         return;
@@ -224,30 +212,13 @@ export class IpamDriver implements IpamDriverApi {
   // ---- for the reconciler / GC ------------------------------------------------------
 
   /** All readable pool records (corrupt ones are logged and skipped). */
-  async listPools(): Promise<PoolRecord[]> {
-    const entries = await this.pools.list((id, err) => this.logger.warn({ poolId: id, err }, 'unreadable pool record skipped'));
-    const out: PoolRecord[] = [];
-    for (const { id, record } of entries) {
-      const parsed = decodePool(record);
-      if (parsed?.poolId === id) out.push(parsed);
-      else this.logger.warn({ poolId: id }, 'invalid pool record skipped');
-    }
-    return out;
+  listPools(): Promise<PoolRecord[]> {
+    return this.pools.list();
   }
 
   /** The pool's record, or undefined if there is no such pool. */
-  async getPool(poolId: string): Promise<PoolRecord | undefined> {
-    assertPoolId(poolId);
-    const raw = await this.pools.get(poolId);
-    if (raw === undefined) return undefined;
-    let parsed: PoolRecord;
-    try {
-      parsed = POOL_CODEC.decode(raw);
-    } catch (err) {
-      throw new PluginError('STATE_FAILED', `pool record ${poolId} is invalid: ${(err as Error).message}`);
-    }
-    if (parsed.poolId !== poolId) throw new PluginError('STATE_FAILED', `pool record ${poolId} is invalid: id mismatch`);
-    return parsed;
+  getPool(poolId: string): Promise<PoolRecord | undefined> {
+    return this.pools.get(poolId);
   }
 
   /** host-local's allocations in a pool: canonical IP -> holder. The gateway is not among them. */
@@ -273,7 +244,7 @@ export class IpamDriver implements IpamDriverApi {
 
   private async reserveGateway(poolId: string, requested: IpAddr | undefined): Promise<RequestAddressResponse> {
     return this.lock.withLock(poolLockKey(poolId), async () => {
-      const record = await this.getPoolOrThrow(poolId);
+      const record = await this.pools.getOrThrow(poolId);
       const pool = poolCidr(record);
       let gateway: IpAddr;
       if (requested) {
@@ -289,7 +260,7 @@ export class IpamDriver implements IpamDriverApi {
         gateway = await this.firstFreeAddress(record);
       }
       const ip = formatIp(gateway);
-      await this.pools.put(poolId, { ...record, gateway: ip });
+      await this.pools.put({ ...record, gateway: ip });
       this.logger.info({ poolId, gateway: ip }, 'gateway reserved');
       return { Address: `${ip}/${pool.prefix}`, Data: {} };
     });
@@ -324,14 +295,8 @@ export class IpamDriver implements IpamDriverApi {
     for (let attempt = 0; attempt < 8; attempt++) {
       const poolId = newPoolId();
       const leftovers = await this.allocator.allocations(poolId);
-      if ((await this.pools.get(poolId)) === undefined && leftovers.size === 0) return poolId;
+      if (!(await this.pools.exists(poolId)) && leftovers.size === 0) return poolId;
     }
     throw new PluginError('INTERNAL', 'could not generate an unused PoolID');
-  }
-
-  private async getPoolOrThrow(poolId: string): Promise<PoolRecord> {
-    const record = await this.getPool(poolId);
-    if (!record) throw new PluginError('NOT_FOUND', `unknown pool ${poolId} (not created by this driver, or already released)`);
-    return record;
   }
 }
