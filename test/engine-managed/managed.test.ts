@@ -30,19 +30,6 @@ const skip = skipUnless([
   [existsSync(join(REPO_ROOT, 'node_modules', 'typescript')), 'node_modules (npm ci) for the offline build'],
 ]);
 
-interface PluginInspect {
-  Id: string;
-  Enabled: boolean;
-  Settings: { Env: string[]; Mounts: Array<{ Name: string; Source: string | null }> };
-}
-
-async function inspectPlugin(name: string): Promise<PluginInspect> {
-  const parsed = JSON.parse(await docker(['plugin', 'inspect', name])) as PluginInspect[];
-  const first = parsed[0];
-  if (!first) throw new Error(`docker plugin inspect ${name} returned nothing`);
-  return first;
-}
-
 /** POSTs one plugin-protocol call straight to the plugin's socket, as dockerd does. */
 function callPlugin(socketPath: string, method: string): Promise<{ status: number; body: unknown }> {
   return new Promise((resolvePromise, rejectPromise) => {
@@ -98,6 +85,10 @@ function pluginProcessEnv(pluginId: string): Map<string, string> | undefined {
 describe('managed plugin (docker plugin create/enable/set/disable/rm)', { skip }, () => {
   let source: PluginSource | undefined;
   let plugin: ManagedPlugin | undefined;
+  const managed = (): ManagedPlugin => {
+    if (!plugin) throw new Error('the before hook did not create the plugin');
+    return plugin;
+  };
   let alias = '';
   const tempDirs = { conf: '', state: '' };
   const networks: string[] = [];
@@ -118,7 +109,7 @@ describe('managed plugin (docker plugin create/enable/set/disable/rm)', { skip }
   });
 
   test('config.json passes docker plugin create with the documented settings', async () => {
-    const plugin = await inspectPlugin(alias);
+    const plugin = await managed().inspect();
     assert.equal(plugin.Enabled, false);
     const env = new Set(plugin.Settings.Env);
     for (const expected of ['LOG_LEVEL=info', 'CNI_PATH=/opt/cni/bin:/usr/lib/cni', 'DOCKER_CNI_SOCKET=/run/docker/plugins/cni.sock']) {
@@ -131,7 +122,7 @@ describe('managed plugin (docker plugin create/enable/set/disable/rm)', { skip }
 
   test('enabled, it answers on its socket and drives a network create/rm', async () => {
     await docker(['plugin', 'enable', alias], 60_000);
-    const plugin = await inspectPlugin(alias);
+    const plugin = await managed().inspect();
     assert.equal(plugin.Enabled, true);
 
     const socketPath = `/run/docker/plugins/${plugin.Id}/${PLUGIN_SOCKET_NAME}`;
@@ -157,11 +148,11 @@ describe('managed plugin (docker plugin create/enable/set/disable/rm)', { skip }
     for (const network of networks.splice(0)) await dockerResult(['network', 'rm', network]);
     await docker(['plugin', 'disable', alias], 60_000);
     await docker(['plugin', 'set', alias, 'LOG_LEVEL=debug']);
-    const settings = await inspectPlugin(alias);
+    const settings = await managed().inspect();
     assert.ok(settings.Settings.Env.includes('LOG_LEVEL=debug'));
 
     await docker(['plugin', 'enable', alias], 60_000);
-    const plugin = await inspectPlugin(alias);
+    const plugin = await managed().inspect();
     const env = await waitFor(async () => pluginProcessEnv(plugin.Id), { timeoutMs: 10_000, what: 'the plugin process' });
     assert.equal(env.get('LOG_LEVEL'), 'debug');
 
