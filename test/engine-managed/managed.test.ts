@@ -18,7 +18,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { dockerAvailable, isRoot, skipUnless } from '../helpers/prereq.js';
-import { DOCKER_BIN, REPO_ROOT, docker, dockerResult, freeSubnet, hostInSubnet, uniqueName, waitFor } from '../helpers/engine.js';
+import { DOCKER_BIN, REPO_ROOT, docker, dockerResult, freeSubnet, hostInSubnet, suiteLeakCheck, uniqueName, waitFor } from '../helpers/engine.js';
 import { BASE_IMAGE, ManagedPlugin, pluginSource, type PluginSource } from './managed-plugin.js';
 
 const PLUGIN_SOCKET_NAME = 'cni.sock';
@@ -92,9 +92,12 @@ describe('managed plugin (docker plugin create/enable/set/disable/rm)', { skip }
   let alias = '';
   const tempDirs = { conf: '', state: '' };
   const networks: string[] = [];
+  // Kernel state, the CNI cache and docker-cni's default dirs; the plugin's own dirs are temp dirs removed with it.
+  const host = suiteLeakCheck();
 
   before(async () => {
     source = await pluginSource();
+    await host.take();
     // config.json's own env values: the first test checks them.
     plugin = await ManagedPlugin.create(source.dir, { testDefaults: false });
     alias = plugin.alias;
@@ -106,6 +109,7 @@ describe('managed plugin (docker plugin create/enable/set/disable/rm)', { skip }
     for (const network of networks) await dockerResult(['network', 'rm', network]);
     await plugin?.dispose();
     await source?.dispose();
+    await host.verify();
   });
 
   test('config.json passes docker plugin create with the documented settings', async () => {

@@ -11,7 +11,7 @@ import { TEST_IMAGE, uniqueName } from './common.js';
 import { docker, dockerNetworkExists, dockerResult } from './docker-cli.js';
 import { hostLinkExists } from './host-links.js';
 import { ensureTestImage } from './engine-prereq.js';
-import { assertNoLeaks, takeSnapshot, type HostSnapshot, type LeakIgnore } from './host-snapshot.js';
+import { assertNoLeaks, takeSnapshot, type HostSnapshot, type LeakCheckOptions, type LeakIgnore } from './host-snapshot.js';
 import { startPlugin, type PluginHandle, type StartPluginOptions } from './plugin-launcher.js';
 import { subnetToken } from './subnets.js';
 
@@ -79,6 +79,8 @@ export class EngineScope {
   readonly cleanup = new Cleanup();
   /** Names that identify what this test made (see sharedHostMode). */
   readonly ownedTokens = new Set<string>();
+  /** Subnets of the networks this test made: conntrack entries naming them must be gone afterwards. */
+  readonly subnets: string[] = [];
 
   constructor(readonly plugin: PluginHandle) {}
 
@@ -96,8 +98,9 @@ export class EngineScope {
     this.cleanup.defer(`docker network rm ${name}`, () => docker(['network', 'rm', name]));
     const id = await docker(args);
     const bridge = options.options?.['com.docker.network.bridge.name'] ?? `dcni-${id.slice(0, 10)}`;
-    const subnets = (await dockerResult(['network', 'inspect', '-f', '{{range .IPAM.Config}}{{.Subnet}} {{end}}', id])).stdout.split(/\s+/);
-    this.own(id.slice(0, 12), bridge, ...subnets.filter(Boolean).map(subnetToken));
+    const subnets = (await dockerResult(['network', 'inspect', '-f', '{{range .IPAM.Config}}{{.Subnet}} {{end}}', id])).stdout.split(/\s+/).filter(Boolean);
+    this.subnets.push(...subnets);
+    this.own(id.slice(0, 12), bridge, ...subnets.map(subnetToken));
     return { name, id, bridge };
   }
 
@@ -195,6 +198,7 @@ export async function engineCase(
       ...snapshotOptions,
       ignore: options.ignore,
       settleMs: options.settleMs,
+      subnets: scope.subnets,
       ...(sharedHostMode() ? { onlyMentioning: [...scope.ownedTokens], ownedDirs: plugin.ownedDirs() } : {}),
     });
   } catch (err) {
@@ -228,19 +232,36 @@ export async function engineCase(
  */
 export function setupEngineSuite(options: StartPluginOptions = {}): () => PluginHandle {
   let plugin: PluginHandle | undefined;
-  let hostBefore: HostSnapshot | undefined;
+  const host = suiteLeakCheck();
   before(async () => {
     await ensureTestImage();
-    hostBefore = await takeSnapshot();
+    await host.take();
     plugin = await startPlugin(options);
   });
   after(async () => {
     await plugin?.dispose();
-    // On a shared host nothing at this level can be told apart from other tests' work.
-    if (hostBefore && !sharedHostMode()) await assertNoLeaks(hostBefore);
+    await host.verify();
   });
   return () => {
     if (!plugin) throw new Error('the plugin under test was not started (see the before hook failure)');
     return plugin;
+  };
+}
+
+/**
+ * The host check around a whole suite: `take` in its first before hook,
+ * `verify` in its last after hook (node runs after hooks in the order they
+ * were registered). On a shared host nothing at this level can be told apart
+ * from other tests' work, so verify checks nothing there.
+ */
+export function suiteLeakCheck(options: LeakCheckOptions = {}): { take(): Promise<void>; verify(): Promise<void> } {
+  let hostBefore: HostSnapshot | undefined;
+  return {
+    async take() {
+      hostBefore = await takeSnapshot(options);
+    },
+    async verify() {
+      if (hostBefore && !sharedHostMode()) await assertNoLeaks(hostBefore, options);
+    },
   };
 }

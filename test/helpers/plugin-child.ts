@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { AUTO_POOL_V4, LEGACY_PLUGIN_DIR, PLUGIN_ENTRY, REPO_ROOT, lastLines, randomHex, waitFor } from './common.js';
 import type { CommandResult } from './docker-cli.js';
-import { orphanStagingNetns, stopChild } from './processes.js';
+import { orphanStagingNetns, stagingNetnsOwner, stopChild } from './processes.js';
 
 export interface PluginDirs {
   stateDir: string;
@@ -25,13 +25,7 @@ export interface PluginDirs {
 
 /** Directories whose files are plugin state (records, CNI result cache, host-local leases); leak checks list them. */
 export function stateDirsOf(dirs: Omit<PluginDirs, 'confDir'>): string[] {
-  return [
-    join(dirs.stateDir, 'networks'),
-    join(dirs.stateDir, 'endpoints'),
-    join(dirs.stateDir, 'pools'),
-    join(dirs.cacheDir, 'results'),
-    dirs.hostLocalDir,
-  ];
+  return [dirs.stateDir, dirs.cacheDir, dirs.hostLocalDir];
 }
 
 export interface ChildPluginOptions {
@@ -219,8 +213,8 @@ export class ChildPlugin {
     await this.stop();
     // A run that ended killed leaves its staging namespaces for the next start, which never comes.
     for (const name of orphanStagingNetns()) {
-      const pid = Number(/-(\d+)-\d+$/.exec(name)?.[1]);
-      if (this.startedPids.has(pid)) await execa('ip', ['netns', 'del', name], { reject: false });
+      const pid = stagingNetnsOwner(name);
+      if (pid !== undefined && this.startedPids.has(pid)) await execa('ip', ['netns', 'del', name], { reject: false });
     }
     if (process.env.DOCKER_CNI_TEST_KEEP !== '1') rmSync(this.root, { recursive: true, force: true });
   }

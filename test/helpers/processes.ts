@@ -96,8 +96,17 @@ export async function stopChild(child: ChildProcess, exit: Promise<void> | undef
   }
 }
 
-/** Staging namespaces (dcni-stage-<pid>-<n>) whose creating process is gone: a restart must have removed them. */
-export function orphanStagingNetns(prefix = 'dcni-stage'): string[] {
+/** docker-cni's staging namespaces are named dcni-stage-<pid of the plugin process>-<n> (src/host/staging-netns.ts). */
+const STAGING_NETNS = /^dcni-stage-(\d+)-\d+$/;
+
+/** The plugin process a staging namespace belongs to, or undefined when the name is not a staging namespace's. */
+export function stagingNetnsOwner(name: string): number | undefined {
+  const pid = Number(STAGING_NETNS.exec(name)?.[1]);
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+/** Staging namespaces whose creating process is gone: a restart or a graceful stop must have removed them. */
+export function orphanStagingNetns(): string[] {
   let names: string[];
   try {
     names = readdirSync('/run/netns');
@@ -105,7 +114,7 @@ export function orphanStagingNetns(prefix = 'dcni-stage'): string[] {
     return [];
   }
   return names.filter((name) => {
-    const pid = Number(new RegExp(`^${prefix}-(\\d+)-\\d+$`).exec(name)?.[1]);
-    return Number.isInteger(pid) && pid > 0 && !pidExists(pid);
+    const pid = stagingNetnsOwner(name);
+    return pid !== undefined && !pidExists(pid);
   });
 }
