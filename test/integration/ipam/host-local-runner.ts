@@ -7,7 +7,8 @@ import type { CniErrorBody, CniResult, RuntimeConf } from '../../../src/cni/type
 import { CniPluginError, PluginError } from '../../../src/errors.js';
 import type { IpamNetConf, IpamPluginRunner } from '../../../src/ipam/ipam-driver.js';
 
-export const HOST_LOCAL_DIR = '/usr/lib/cni';
+/** DOCKER_CNI_TEST_CNI_PATH (set by test/run.mjs) selects another plugin set. */
+export const HOST_LOCAL_DIR = process.env.DOCKER_CNI_TEST_CNI_PATH?.split(':')[0] || '/usr/lib/cni';
 export const HOST_LOCAL_BIN = `${HOST_LOCAL_DIR}/host-local`;
 
 export class HostLocalRunner implements IpamPluginRunner {
