@@ -12,7 +12,8 @@ import type { PoolRecord } from '../../../src/ipam/pool-record.js';
 import { silentLogger } from '../../../src/log.js';
 import { RecordStore } from '../../../src/state/record-store.js';
 
-export const HOST_LOCAL_DIR = '/usr/lib/cni';
+/** DOCKER_CNI_TEST_CNI_PATH (set by test/run.mjs) selects another plugin set. */
+export const HOST_LOCAL_DIR = process.env.DOCKER_CNI_TEST_CNI_PATH?.split(':')[0] || '/usr/lib/cni';
 export const HOST_LOCAL_BIN = `${HOST_LOCAL_DIR}/host-local`;
 const TIMEOUT_MS = 20_000;
 
