@@ -10,7 +10,7 @@ import { HostLinks } from './host/links.js';
 import { preflight } from './host/preflight.js';
 import { StagingNetnsPool } from './host/staging-netns.js';
 import { createApp } from './http/app.js';
-import { closeServer, serveUnixSocket } from './http/serve.js';
+import { drainServer, serveUnixSocket } from './http/serve.js';
 import { IpamDriver } from './ipam/ipam-driver.js';
 import { readHostRoutes } from './host/routes.js';
 import { POOL_CODEC, type PoolRecord } from './ipam/pool-record.js';
@@ -22,6 +22,7 @@ import { dockerodeView } from './reconcile/docker-view.js';
 import { Reconciler, type ReconcileTargets } from './reconcile/reconciler.js';
 import type { Settings } from './settings.js';
 import { RecordStore } from './state/record-store.js';
+import { acquireStateLock } from './state/state-lock.js';
 
 export interface PluginComponents {
   settings: Settings;
@@ -113,12 +114,21 @@ export interface RunningPlugin {
 /** Loads state, recovers interrupted operations, then serves the plugin socket. */
 export async function startPlugin(settings: Settings, logger: Logger): Promise<RunningPlugin> {
   await preflight(settings.binDirs, logger);
-  const components = buildComponents(settings, logger);
-  await components.ipam.init();
-  await components.network.init();
-  await components.staging.init();
-  const app = createApp({ network: components.network, ipam: components.ipam, logger });
-  const server = await serveUnixSocket(app, settings.socketPath);
+  // Before anything is read: a previous instance may still be finishing calls.
+  const lock = await acquireStateLock(settings.stateDir, logger);
+  let server: Server;
+  let components: PluginComponents;
+  try {
+    components = buildComponents(settings, logger);
+    await components.ipam.init();
+    await components.network.init();
+    await components.staging.init();
+    const app = createApp({ network: components.network, ipam: components.ipam, logger });
+    server = await serveUnixSocket(app, settings.socketPath);
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
   logger.info({ socket: settings.socketPath, stateDir: settings.stateDir, confDir: settings.confDir }, 'docker-cni serving');
   // Off the request path: restore per-network rules in case the host firewall was reloaded while we were down.
   void components.network.ensureAllNetworkRules().catch((err: unknown) => logger.error({ err }, 'restoring network rules failed'));
@@ -133,10 +143,14 @@ export async function startPlugin(settings: Settings, logger: Logger): Promise<R
     server,
     close: async () => {
       if (timer) clearInterval(timer);
-      await closeServer(server);
-      // In-flight calls have finished, so the staging namespaces are empty; a
-      // kill -9 leaves them instead, and the next start removes them.
-      await components.staging.destroyAll();
+      try {
+        await drainServer(server, settings.socketPath);
+        // In-flight calls have finished, so the staging namespaces are empty; a
+        // kill -9 leaves them instead, and the next start removes them.
+        await components.staging.destroyAll();
+      } finally {
+        await lock.release();
+      }
     },
   };
 }

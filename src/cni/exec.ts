@@ -88,6 +88,10 @@ export class ExecaPluginExecutor implements PluginExecutor {
         extendEnv: false,
         timeout: timeoutMs > 0 ? timeoutMs : undefined,
         killSignal: 'SIGKILL',
+        // Its own process group: a Ctrl-C in the server's terminal or a SIGTERM to
+        // the server's group (systemd's KillMode=control-group) must not kill a
+        // plugin halfway through an ADD or DEL; the server drains, the plugin ends.
+        detached: true,
         maxBuffer: MAX_PLUGIN_OUTPUT,
       });
       return toBuffer(result.stdout);
