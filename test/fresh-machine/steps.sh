@@ -24,6 +24,8 @@ activate() {
 case ${1:-} in
   prereq)
     export DEBIAN_FRONTEND=noninteractive
+    # A reused root may already have ca-certificates: take in carried CAs.
+    if command -v update-ca-certificates >/dev/null; then update-ca-certificates >/dev/null; fi
     bash -c "$2"
     say "node $(node --version) at $(command -v node), npm $(npm --version)"
     node_ok || { say "node is older than 20.5"; exit 1; }
