@@ -22,7 +22,7 @@ import { basename, join } from 'node:path';
 import { execa } from 'execa';
 import { dockerAvailable, isRoot, skipUnless } from '../helpers/prereq.js';
 import { DOCKER_BIN, IDLE_COMMAND, REPO_ROOT, TEST_IMAGE, ensureTestImage, freeSubnet, randomHex, uniqueName } from '../helpers/engine.js';
-import { DaemonUnderTest } from '../helpers/chaos.js';
+import { DaemonUnderTest } from '../helpers/dockerd-under-test.js';
 import { assertNoLeaks, takeSnapshot } from '../helpers/host-snapshot.js';
 import { TEST_AUTO_POOLS_V4, pluginSource, type PluginSource } from './managed-plugin.js';
 
@@ -65,7 +65,7 @@ describe('managed plugin on a host without any CNI or state directory', { skip }
     await ensureTestImage();
     source = await pluginSource();
     daemon = await DaemonUnderTest.create();
-    const execRoot = daemon.execRootPath ?? '';
+    const execRoot = daemon.execRoot ?? '';
     const dataRoot = daemon.dataRoot ?? '';
     mkdirSync(dataRoot, { recursive: true });
     await daemon.launch({
