@@ -90,6 +90,8 @@ describe('host snapshot: planted leaks are reported, both ways', { skip }, () =>
     await sh('ip', 'netns', 'add', peerNetns);
     await sh('ip', 'link', 'add', link, 'type', 'veth', 'peer', 'name', peer, 'netns', peerNetns);
     await sh('ip', '-n', peerNetns, 'link', 'set', peer, 'up');
+    // Without IPv6 the link gets no link-local address, whose routes would appear only after DAD, at no fixed time.
+    writeFileSync(`/proc/sys/net/ipv6/conf/${link}/disable_ipv6`, '1');
     await sh('ip', 'link', 'set', link, 'up');
   });
 
