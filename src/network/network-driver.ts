@@ -178,7 +178,7 @@ export class NetworkDriver implements NetworkDriverApi {
     if (tuning.length === 0) return;
     this.deps.logger.warn(
       { cni: conflist.name, sysctl: tuning.map((p) => p.sysctl) },
-      'tuning sysctls do not reach the container (the chain runs in a staging netns); use docker run --sysctl instead. mtu, mac and promisc do apply',
+      'tuning sysctls do not reach the container (the chain runs in a staging netns); set them per endpoint with --network name=N,driver-opt=com.docker.network.endpoint.sysctls=net.ipv4.conf.IFNAME.x=v (Docker >= 27) or docker run --sysctl. mtu, mac and promisc do apply',
     );
   }
 
