@@ -22,7 +22,8 @@ import { basename, join } from 'node:path';
 import { execa } from 'execa';
 import { dockerAvailable, isRoot, skipUnless } from '../helpers/prereq.js';
 import { DOCKER_BIN, IDLE_COMMAND, REPO_ROOT, TEST_IMAGE, ensureTestImage, freeSubnet, randomHex, uniqueName } from '../helpers/engine.js';
-import { DaemonUnderTest } from '../helpers/chaos.js';
+import { DaemonUnderTest } from '../helpers/dockerd-under-test.js';
+import { hostDockerdBinary } from '../helpers/dockerd-process.js';
 import { assertNoLeaks, takeSnapshot } from '../helpers/host-snapshot.js';
 import { TEST_AUTO_POOLS_V4, pluginSource, type PluginSource } from './managed-plugin.js';
 
@@ -43,10 +44,6 @@ async function inNamespace(pid: number, argv: readonly string[]): Promise<{ exit
   return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout).trim(), stderr: String(r.stderr).trim() };
 }
 
-function hostDockerd(): string {
-  return ['/usr/sbin/dockerd', '/usr/bin/dockerd'].find((path) => existsSync(path)) ?? 'dockerd';
-}
-
 describe('managed plugin on a host without any CNI or state directory', { skip }, () => {
   let source: PluginSource | undefined;
   let daemon: DaemonUnderTest | undefined;
@@ -65,17 +62,17 @@ describe('managed plugin on a host without any CNI or state directory', { skip }
     await ensureTestImage();
     source = await pluginSource();
     daemon = await DaemonUnderTest.create();
-    const execRoot = daemon.execRootPath ?? '';
+    const execRoot = daemon.execRoot ?? '';
     const dataRoot = daemon.dataRoot ?? '';
     mkdirSync(dataRoot, { recursive: true });
     await daemon.launch({
       exe: '/usr/bin/unshare',
       argv: [
         'unshare', '--mount', '--propagation', 'slave', '--',
-        hostDockerd(),
+        hostDockerdBinary(),
         '--data-root', dataRoot,
         '--exec-root', execRoot,
-        '--pidfile', daemon.socket.replace(/\.sock$/, '.pid'),
+        '--pidfile', daemon.pidFile,
         '-H', `unix://${daemon.socket}`,
         '--bridge', 'none', '--iptables=false', '--ip6tables=false',
       ],
