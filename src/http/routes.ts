@@ -5,6 +5,7 @@ import {
   CreateNetworkRequest,
   EndpointRequest,
   ExternalConnectivityRequest,
+  GwAllocCheckRequest,
   JoinRequest,
   NetworkRequest,
   RPC,
@@ -58,6 +59,7 @@ export function buildRoutes(network: NetworkDriverApi, ipam: IpamDriverApi): Rpc
   addBodyless(RPC.activate, () => ACTIVATE_RESPONSE);
 
   addBodyless(RPC.network.getCapabilities, () => network.getCapabilities());
+  add(RPC.network.gwAllocCheck, GwAllocCheckRequest, (req) => network.gwAllocCheck(req));
   add(RPC.network.createNetwork, CreateNetworkRequest, (req) => network.createNetwork(req));
   add(RPC.network.deleteNetwork, NetworkRequest, (req) => network.deleteNetwork(req), 'ack');
   add(RPC.network.createEndpoint, CreateEndpointRequest, (req) => network.createEndpoint(req));

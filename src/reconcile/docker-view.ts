@@ -5,8 +5,8 @@ export interface DockerNetworkView {
   id: string;
   name: string;
   subnets: string[];
-  /** Endpoint IDs and addresses (bare IPs) of attached containers. */
-  endpoints: Array<{ id: string; addresses: string[] }>;
+  /** Endpoint IDs and addresses (bare IPs) of attached containers, and the containers (for the CLI). */
+  endpoints: Array<{ id: string; addresses: string[]; containerId?: string; containerName?: string }>;
 }
 
 export interface DockerView {
@@ -28,16 +28,18 @@ export function dockerodeView(socketPath: string, timeoutMs = 10_000): DockerVie
       const out: DockerNetworkView[] = [];
       for (const summary of summaries) {
         const detail = await docker.getNetwork(summary.Id).inspect();
-        const containers = (detail.Containers ?? {}) as Record<string, { EndpointID?: string; IPv4Address?: string; IPv6Address?: string }>;
+        const containers = (detail.Containers ?? {}) as Record<string, { Name?: string; EndpointID?: string; IPv4Address?: string; IPv6Address?: string }>;
         out.push({
           id: summary.Id,
           name: summary.Name,
           subnets: (detail.IPAM?.Config ?? []).map((c: { Subnet?: string }) => c.Subnet ?? '').filter(Boolean),
-          endpoints: Object.values(containers)
-            .filter((c) => c.EndpointID)
-            .map((c) => ({
+          endpoints: Object.entries(containers)
+            .filter(([, c]) => c.EndpointID)
+            .map(([containerId, c]) => ({
               id: c.EndpointID as string,
               addresses: [bareIp(c.IPv4Address), bareIp(c.IPv6Address)].filter((a): a is string => !!a),
+              containerId,
+              containerName: c.Name ?? '',
             })),
         });
       }
