@@ -3,7 +3,7 @@
  * environment variable (so `docker plugin set` works for the managed plugin),
  * and by a CLI flag of the same name in kebab-case (`--state-dir`).
  */
-import { DEFAULT_STAGING_PREFIX } from './names.js';
+import { DEFAULT_STAGING_PREFIX, driverNameOfSocket } from './names.js';
 
 export interface Settings {
   /** Unix socket to serve. Legacy plugin: /run/docker/plugins/<driver>.sock */
@@ -30,6 +30,10 @@ export interface Settings {
   dockerSocket: string;
   /** Prefix of the staging netns names (under /run/netns). */
   stagingPrefix: string;
+  /** Make every conflist of the conf dir a Docker network of the same name (background sync). */
+  confSync: boolean;
+  /** Docker's name for this driver; empty: the socket's basename (a managed plugin sets its alias, e.g. cni:latest). */
+  driverName: string;
 }
 
 export const DEFAULT_SETTINGS: Settings = {
@@ -46,6 +50,8 @@ export const DEFAULT_SETTINGS: Settings = {
   reconcileIntervalMs: 60_000,
   dockerSocket: '/var/run/docker.sock',
   stagingPrefix: DEFAULT_STAGING_PREFIX,
+  confSync: true,
+  driverName: '',
 };
 
 /** Environment variable for each setting. */
@@ -63,7 +69,12 @@ export const SETTINGS_ENV: Record<keyof Settings, string> = {
   reconcileIntervalMs: 'DOCKER_CNI_RECONCILE_INTERVAL_MS',
   dockerSocket: 'DOCKER_SOCKET',
   stagingPrefix: 'DOCKER_CNI_STAGING_PREFIX',
+  confSync: 'DOCKER_CNI_CONF_SYNC',
+  driverName: 'DOCKER_CNI_DRIVER_NAME',
 };
+
+/** The driver name Docker knows this plugin by. */
+export const driverNameOf = (settings: Settings): string => settings.driverName || driverNameOfSocket(settings.socketPath);
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
@@ -86,6 +97,17 @@ function parseValue<K extends keyof Settings>(key: K, raw: string): Settings[K] 
       const n = Number(raw);
       if (!Number.isInteger(n) || n < 0) fail('not a non-negative integer');
       return n as Settings[K];
+    }
+    case 'confSync': {
+      const value = raw.trim().toLowerCase();
+      if (['true', '1', 'yes', 'on'].includes(value)) return true as Settings[K];
+      if (['false', '0', 'no', 'off'].includes(value)) return false as Settings[K];
+      return fail('not a boolean (true/false)');
+    }
+    case 'driverName': {
+      // Docker plugin names: lower-case name, optional :tag (a managed plugin's alias).
+      if (!/^[a-z0-9][a-z0-9._/-]{0,127}(:[A-Za-z0-9._-]{1,128})?$/.test(raw)) fail('not a Docker plugin name such as cni or cni:latest');
+      return raw as Settings[K];
     }
     case 'logLevel': {
       const level = raw.toLowerCase();

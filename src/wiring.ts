@@ -3,7 +3,9 @@
  * together and listens. Everything else takes its collaborators as arguments.
  */
 import type { Server } from 'node:http';
-import { CniRuntime, ExecaPluginExecutor, loadConfListByName } from './cni/index.js';
+import { CniRuntime, ExecaPluginExecutor, confListSubnets, loadConfListByName } from './cni/index.js';
+import { ConfSync } from './confsync/conf-sync.js';
+import { writeStatus } from './confsync/status.js';
 import { runCommand } from './host/command.js';
 import { NetworkFirewall } from './host/firewall.js';
 import { HostLinks } from './host/links.js';
@@ -18,9 +20,9 @@ import type { Logger } from './log.js';
 import { NetworkDriver } from './network/network-driver.js';
 import { probeHostPort } from './host/ports.js';
 import { ENDPOINT_CODEC, NETWORK_CODEC, type EndpointRecord, type NetworkRecord } from './network/records.js';
-import { dockerodeView } from './reconcile/docker-view.js';
+import { dockerodeNetworkAdmin, dockerodeView } from './reconcile/docker-view.js';
 import { Reconciler, type ReconcileTargets } from './reconcile/reconciler.js';
-import type { Settings } from './settings.js';
+import { driverNameOf, type Settings } from './settings.js';
 import { RecordStore } from './state/record-store.js';
 
 export interface PluginComponents {
@@ -75,6 +77,7 @@ export function buildComponents(settings: Settings, logger: Logger): PluginCompo
     defaultPoolsV4: settings.defaultPoolsV4,
     defaultPoolsV6: settings.defaultPoolsV6,
     hostRoutes: () => readHostRoutes(),
+    conflistSubnets: async (name) => confListSubnets(await loadConfListByName(settings.confDir, name)),
     logger,
   });
   const links = new HostLinks(runCommand);
@@ -128,11 +131,23 @@ export async function startPlugin(settings: Settings, logger: Logger): Promise<R
   reconcile();
   const timer = settings.reconcileIntervalMs > 0 ? setInterval(reconcile, settings.reconcileIntervalMs) : undefined;
   timer?.unref();
+  const confSync = settings.confSync
+    ? new ConfSync({
+        confDir: settings.confDir,
+        driver: driverNameOf(settings),
+        docker: dockerodeNetworkAdmin(settings.dockerSocket),
+        locatePlugin: (type) => new ExecaPluginExecutor().findInPath(type, settings.binDirs),
+        saveStatus: (status) => writeStatus(settings.stateDir, status),
+        logger,
+      })
+    : undefined;
+  confSync?.start();
   return {
     components,
     server,
     close: async () => {
       if (timer) clearInterval(timer);
+      confSync?.stop();
       await closeServer(server);
       // In-flight calls have finished, so the staging namespaces are empty; a
       // kill -9 leaves them instead, and the next start removes them.

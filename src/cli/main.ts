@@ -9,6 +9,7 @@ import { loadSettings, SETTINGS_ENV, type Settings } from '../settings.js';
 import { startPlugin } from '../wiring.js';
 import { registerCniCommand } from './cni-command.js';
 import { registerStateCommands } from './state-commands.js';
+import { registerSyncCommand } from './sync-command.js';
 
 /** Flags shared by every command, one per setting; each also has an environment variable. */
 const SETTING_FLAGS: Array<[keyof Settings, string, string]> = [
@@ -23,7 +24,9 @@ const SETTING_FLAGS: Array<[keyof Settings, string, string]> = [
   ['pluginTimeoutMs', '--plugin-timeout-ms <ms>', 'per CNI plugin call'],
   ['logLevel', '--log-level <level>', 'trace|debug|info|warn|error'],
   ['reconcileIntervalMs', '--reconcile-interval-ms <ms>', 'background reconciliation period (0: startup only)'],
-  ['dockerSocket', '--docker-socket <path>', 'Docker API, for reconciliation only'],
+  ['dockerSocket', '--docker-socket <path>', 'Docker API, for reconciliation and the conf-dir sync only'],
+  ['confSync', '--conf-sync <bool>', 'make each conflist of the conf dir a Docker network of the same name (true|false)'],
+  ['driverName', '--driver-name <name>', "Docker's name for this driver (default: the socket's basename)"],
 ];
 
 const program = new Command('docker-cni')
@@ -65,6 +68,7 @@ program
 
 registerCniCommand(program, settingsFromFlags);
 registerStateCommands(program, settingsFromFlags);
+registerSyncCommand(program, settingsFromFlags);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`docker-cni: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -17,7 +17,7 @@ import { PluginError, invalid, wrapError } from '../errors.js';
 import type { NetworkFirewallSpec } from '../host/firewall.js';
 import { bridgeNameFor, generatedCniName, shortId } from '../names.js';
 import { KeyedLock } from '../util/keyed-lock.js';
-import { chainDeclaresCapability, generatedConfList, poolsOf } from './conflist.js';
+import { assertPoolsMatchConflist, chainDeclaresCapability, generatedConfList, poolsOf } from './conflist.js';
 import type { NetworkDriverDeps } from './driver-deps.js';
 import { assertCidr } from './endpoint-plan.js';
 import { EndpointOps } from './endpoint-ops.js';
@@ -119,6 +119,7 @@ export class NetworkDriver implements NetworkDriverApi {
         await this.deps.locatePlugin(plugin.type);
         if (plugin.ipam?.type) await this.deps.locatePlugin('static');
       }
+      assertPoolsMatchConflist(conflist, [...ipv4, ...ipv6]);
       if (opts.bandwidth && !chainDeclaresCapability(conflist, 'bandwidth')) {
         throw invalid(
           `cni.bandwidth.* options need a plugin that declares "capabilities": {"bandwidth": true} in conflist ${conflist.name} (e.g. the bandwidth plugin)`,

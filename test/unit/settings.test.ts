@@ -28,6 +28,8 @@ describe('loadSettings', () => {
       DOCKER_CNI_RECONCILE_INTERVAL_MS: '0',
       DOCKER_SOCKET: '/tmp/docker.sock',
       DOCKER_CNI_STAGING_PREFIX: 'dcni-t1',
+      DOCKER_CNI_CONF_SYNC: 'off',
+      DOCKER_CNI_DRIVER_NAME: 'cni:latest',
       UNRELATED: 'ignored',
     });
     const expected: Settings = {
@@ -44,6 +46,8 @@ describe('loadSettings', () => {
       reconcileIntervalMs: 0,
       dockerSocket: '/tmp/docker.sock',
       stagingPrefix: 'dcni-t1',
+      confSync: false,
+      driverName: 'cni:latest',
     };
     assert.deepEqual(settings, expected);
   });
@@ -78,6 +82,8 @@ describe('loadSettings', () => {
       [{ DOCKER_CNI_DEFAULT_POOLS_V4: ' , ' }, /DOCKER_CNI_DEFAULT_POOLS_V4.*empty list/],
       [{ DOCKER_CNI_STAGING_PREFIX: 'Stage' }, /DOCKER_CNI_STAGING_PREFIX/],
       [{ DOCKER_CNI_STAGING_PREFIX: 'a/b' }, /DOCKER_CNI_STAGING_PREFIX/],
+      [{ DOCKER_CNI_CONF_SYNC: 'maybe' }, /DOCKER_CNI_CONF_SYNC.*boolean/],
+      [{ DOCKER_CNI_DRIVER_NAME: 'Bad Name' }, /DOCKER_CNI_DRIVER_NAME/],
       [{ DOCKER_CNI_STAGING_PREFIX: 'a'.repeat(17) }, /DOCKER_CNI_STAGING_PREFIX/],
       [{ CNI_CONF_DIR: '   ' }, /CNI_CONF_DIR.*empty/],
     ];
