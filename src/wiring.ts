@@ -7,6 +7,8 @@ import { CniRuntime, ExecaPluginExecutor, confListSubnets, loadConfListByName } 
 import { ConfSync } from './confsync/conf-sync.js';
 import { writeStatus } from './confsync/status.js';
 import { runCommand } from './host/command.js';
+import { join } from 'node:path';
+import { ConflistBridges } from './host/conflist-bridges.js';
 import { NetworkFirewall } from './host/firewall.js';
 import { HostLinks } from './host/links.js';
 import { preflight } from './host/preflight.js';
@@ -67,6 +69,7 @@ export function buildComponents(settings: Settings, logger: Logger): PluginCompo
     staging,
     links: new HostLinks(runCommand),
     firewall,
+    conflistBridges: new ConflistBridges(join(settings.stateDir, 'bridges'), new HostLinks(runCommand), runCommand, logger),
     probePort: probeHostPort,
     logger,
   });

@@ -167,6 +167,8 @@ export class NetworkDriver implements NetworkDriverApi {
         if (record?.mode === 'generated' && record.bridge) await this.deps.links.deleteIfExists(record.bridge);
         await this.deps.networks.delete(req.NetworkID);
         this.networks.delete(req.NetworkID);
+        const bridge = record?.mode === 'conflist' ? record.bridge : undefined;
+        if (bridge && ![...this.networks.values()].some((n) => n.bridge === bridge)) await this.deps.conflistBridges?.afterLastNetwork(bridge);
         this.deps.logger.info({ network: req.NetworkID }, 'network deleted');
       } catch (err) {
         throw wrapError(err, 'DeleteNetwork');

@@ -438,6 +438,9 @@ export class PluginHandle {
         // Periodic reconciliation would act on other docker-cni instances' links and
         // rules on a shared host; the startup pass still runs.
         DOCKER_CNI_RECONCILE_INTERVAL_MS: '0',
+        // Tests place conflists and create their networks themselves; the
+        // conf-dir sync would race them. Its own tests turn it on.
+        DOCKER_CNI_CONF_SYNC: 'false',
         ...this.options.env,
       },
     });
