@@ -120,3 +120,16 @@ export const CNI_ARG = {
  * come from Docker (--ip, --mac-address) and must stay what Docker re-applies.
  */
 export const RESERVED_CNI_ARGS: ReadonlySet<string> = new Set(Object.values(CNI_ARG));
+
+// ---- conf-dir networks -----------------------------------------------------------------------
+
+/** Label on every Docker network the conf-dir sync creates: how it tells its own networks from a user's. */
+export const MANAGED_NETWORK_LABEL = 'io.docker-cni.managed';
+/** Label holding the sha256 of the conflist bytes a managed network was made from (a change means recreate). */
+export const CONFLIST_DIGEST_LABEL = 'io.docker-cni.conflist-sha256';
+
+/** Docker's driver name for a legacy plugin socket: its basename without `.sock`. */
+export function driverNameOfSocket(socketPath: string): string {
+  const base = socketPath.split('/').pop() ?? '';
+  return base.replace(/\.(sock|spec|json)$/, '');
+}

@@ -3,7 +3,7 @@
  * environment variable (so `docker plugin set` works for the managed plugin),
  * and by a CLI flag of the same name in kebab-case (`--state-dir`).
  */
-import { DEFAULT_STAGING_PREFIX } from './names.js';
+import { DEFAULT_STAGING_PREFIX, driverNameOfSocket } from './names.js';
 
 export interface Settings {
   /** Unix socket to serve. Legacy plugin: /run/docker/plugins/<driver>.sock */
@@ -32,6 +32,10 @@ export interface Settings {
   stagingPrefix: string;
   /** Metrics and /healthz listener: '' (off), unix:/path, or <loopback address>:<port>. */
   metricsListen: string;
+  /** Make every conflist of the conf dir a Docker network of the same name (background sync). */
+  confSync: boolean;
+  /** Docker's name for this driver; empty: the socket's basename (a managed plugin sets its alias, e.g. cni:latest). */
+  driverName: string;
 }
 
 export const DEFAULT_SETTINGS: Settings = {
@@ -49,6 +53,8 @@ export const DEFAULT_SETTINGS: Settings = {
   dockerSocket: '/var/run/docker.sock',
   stagingPrefix: DEFAULT_STAGING_PREFIX,
   metricsListen: '',
+  confSync: true,
+  driverName: '',
 };
 
 /** Environment variable for each setting. */
@@ -67,7 +73,12 @@ export const SETTINGS_ENV: Record<keyof Settings, string> = {
   dockerSocket: 'DOCKER_SOCKET',
   stagingPrefix: 'DOCKER_CNI_STAGING_PREFIX',
   metricsListen: 'DOCKER_CNI_METRICS_LISTEN',
+  confSync: 'DOCKER_CNI_CONF_SYNC',
+  driverName: 'DOCKER_CNI_DRIVER_NAME',
 };
+
+/** The driver name Docker knows this plugin by. */
+export const driverNameOf = (settings: Settings): string => settings.driverName || driverNameOfSocket(settings.socketPath);
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
@@ -90,6 +101,17 @@ function parseValue<K extends keyof Settings>(key: K, raw: string): Settings[K] 
       const n = Number(raw);
       if (!Number.isInteger(n) || n < 0) fail('not a non-negative integer');
       return n as Settings[K];
+    }
+    case 'confSync': {
+      const value = raw.trim().toLowerCase();
+      if (['true', '1', 'yes', 'on'].includes(value)) return true as Settings[K];
+      if (['false', '0', 'no', 'off'].includes(value)) return false as Settings[K];
+      return fail('not a boolean (true/false)');
+    }
+    case 'driverName': {
+      // Docker plugin names: lower-case name, optional :tag (a managed plugin's alias).
+      if (!/^[a-z0-9][a-z0-9._/-]{0,127}(:[A-Za-z0-9._-]{1,128})?$/.test(raw)) fail('not a Docker plugin name such as cni or cni:latest');
+      return raw as Settings[K];
     }
     case 'logLevel': {
       const level = raw.toLowerCase();

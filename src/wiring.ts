@@ -3,8 +3,12 @@
  * together and listens. Everything else takes its collaborators as arguments.
  */
 import type { Server } from 'node:http';
-import { CniRuntime, ExecaPluginExecutor, loadConfListByName } from './cni/index.js';
+import { join } from 'node:path';
+import { CniRuntime, ExecaPluginExecutor, confListSubnets, loadConfListByName } from './cni/index.js';
+import { ConfSync } from './confsync/conf-sync.js';
+import { writeStatus } from './confsync/status.js';
 import { runCommand as hostCommand } from './host/command.js';
+import { ConflistBridges } from './host/conflist-bridges.js';
 import { NetworkFirewall } from './host/firewall.js';
 import { HostLinks } from './host/links.js';
 import { preflight } from './host/preflight.js';
@@ -21,9 +25,9 @@ import { createPromMetrics, noopMetrics, type Metrics } from './observability/me
 import { NetworkDriver } from './network/network-driver.js';
 import { probeHostPort } from './host/ports.js';
 import { ENDPOINT_CODEC, NETWORK_CODEC, type EndpointRecord, type NetworkRecord } from './network/records.js';
-import { dockerodeView } from './reconcile/docker-view.js';
+import { dockerodeNetworkAdmin, dockerodeView } from './reconcile/docker-view.js';
 import { Reconciler, type ReconcileTargets } from './reconcile/reconciler.js';
-import type { Settings } from './settings.js';
+import { driverNameOf, type Settings } from './settings.js';
 import { RecordStore } from './state/record-store.js';
 import { acquireStateLock } from './state/state-lock.js';
 
@@ -70,6 +74,7 @@ export function buildComponents(settings: Settings, logger: Logger, metrics: Met
     staging,
     links: new HostLinks(runCommand),
     firewall,
+    conflistBridges: new ConflistBridges(join(settings.stateDir, 'bridges'), new HostLinks(runCommand), runCommand, logger),
     probePort: probeHostPort,
     logger,
   });
@@ -80,6 +85,7 @@ export function buildComponents(settings: Settings, logger: Logger, metrics: Met
     defaultPoolsV4: settings.defaultPoolsV4,
     defaultPoolsV6: settings.defaultPoolsV6,
     hostRoutes: () => readHostRoutes(),
+    conflistSubnets: async (name) => confListSubnets(await loadConfListByName(settings.confDir, name)),
     logger,
   });
   const links = new HostLinks(runCommand);
@@ -166,11 +172,23 @@ export async function startPlugin(settings: Settings, logger: Logger): Promise<R
   reconcile();
   const timer = settings.reconcileIntervalMs > 0 ? setInterval(reconcile, settings.reconcileIntervalMs) : undefined;
   timer?.unref();
+  const confSync = settings.confSync
+    ? new ConfSync({
+        confDir: settings.confDir,
+        driver: driverNameOf(settings),
+        docker: dockerodeNetworkAdmin(settings.dockerSocket),
+        locatePlugin: (type) => new ExecaPluginExecutor().findInPath(type, settings.binDirs),
+        saveStatus: (status) => writeStatus(settings.stateDir, status),
+        logger,
+      })
+    : undefined;
+  confSync?.start();
   return {
     components,
     server,
     close: async () => {
       if (timer) clearInterval(timer);
+      confSync?.stop();
       try {
         await drainServer(server, settings.socketPath);
         if (metricsServer) await closeServer(metricsServer);

@@ -13,6 +13,7 @@ import { registerInventoryCommands } from './inventory-commands.js';
 import { registerStateCommands } from './state-commands.js';
 import { registerVersion } from './version.js';
 import { registerWaitReady } from './wait-ready.js';
+import { registerSyncCommand } from './sync-command.js';
 
 /** Flags shared by every command, one per setting; each also has an environment variable. */
 const SETTING_FLAGS: Array<[keyof Settings, string, string]> = [
@@ -27,9 +28,11 @@ const SETTING_FLAGS: Array<[keyof Settings, string, string]> = [
   ['pluginTimeoutMs', '--plugin-timeout-ms <ms>', 'per CNI plugin call'],
   ['logLevel', '--log-level <level>', 'trace|debug|info|warn|error'],
   ['reconcileIntervalMs', '--reconcile-interval-ms <ms>', 'background reconciliation period (0: startup only)'],
-  ['dockerSocket', '--docker-socket <path>', 'Docker API, for reconciliation and the CLI only'],
   ['stagingPrefix', '--staging-prefix <name>', 'name prefix of the staging netns under /run/netns'],
   ['metricsListen', '--metrics-listen <addr>', 'serve /metrics and /healthz on unix:/path or 127.0.0.1:<port> (off by default)'],
+  ['dockerSocket', '--docker-socket <path>', 'Docker API, for reconciliation, the conf-dir sync and the CLI only'],
+  ['confSync', '--conf-sync <bool>', 'make each conflist of the conf dir a Docker network of the same name (true|false)'],
+  ['driverName', '--driver-name <name>', "Docker's name for this driver (default: the socket's basename)"],
 ];
 
 const program = new Command('docker-cni')
@@ -75,6 +78,7 @@ registerStateCommands(program, settingsFromFlags);
 registerInventoryCommands(program, settingsFromFlags);
 registerDoctor(program, settingsFromFlags);
 registerWaitReady(program, settingsFromFlags);
+registerSyncCommand(program, settingsFromFlags);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`docker-cni: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -5,3 +5,4 @@ export * from './conf.js';
 export * from './exec.js';
 export * from './cache.js';
 export * from './runtime.js';
+export * from './ranges.js';

@@ -23,6 +23,8 @@ import type { Store } from '../state/store.js';
 import { cidrsOverlap, formatCidr, formatIp, parseCidr, type Cidr, type IpAddr, type IpFamily, type SupernetSpec } from '../util/ip-math.js';
 import { KeyedLock } from '../util/keyed-lock.js';
 import type { AddressAllocator, AddressHolder } from './address-allocator.js';
+import type { ConfSubnet } from '../cni/ranges.js';
+import { IPAM_CONFLIST_OPTION, conflistPool } from './conflist-pool.js';
 import { PoolCatalog } from './pool-catalog.js';
 import { HostLocalAllocator, type IpamPluginRunner } from './host-local-allocator.js';
 import {
@@ -52,6 +54,8 @@ export interface IpamDriverOptions {
   defaultPoolsV6: string[];
   /** Routed CIDRs of the host that automatic pools must avoid; defaults to none. */
   hostRoutes?: () => Promise<string[]>;
+  /** The subnets of a conflist in the conf dir, for `--ipam-opt cni.network=<name>`. */
+  conflistSubnets?: (name: string) => Promise<ConfSubnet[]>;
   logger: Logger;
 }
 
@@ -68,6 +72,7 @@ export class IpamDriver implements IpamDriverApi {
   private readonly allocator: AddressAllocator;
   private readonly defaults: Record<IpFamily, SupernetSpec[]>;
   private readonly hostRoutes: () => Promise<string[]>;
+  private readonly conflistSubnets: (name: string) => Promise<ConfSubnet[]>;
   private readonly logger: Logger;
   private readonly lock = new KeyedLock();
 
@@ -80,6 +85,9 @@ export class IpamDriver implements IpamDriverApi {
       6: parseDefaultPools(options.defaultPoolsV6, 6),
     };
     this.hostRoutes = options.hostRoutes ?? (async () => []);
+    this.conflistSubnets = options.conflistSubnets ?? (async (name) => {
+      throw invalid(`--ipam-opt ${IPAM_CONFLIST_OPTION}=${name}: this IPAM driver has no conf dir`);
+    });
   }
 
   private static hostLocal(options: IpamDriverOptions, logger: Logger): AddressAllocator {
@@ -110,9 +118,15 @@ export class IpamDriver implements IpamDriverApi {
       if (addressSpace !== '' && addressSpace !== ADDRESS_SPACES.local && addressSpace !== ADDRESS_SPACES.global) {
         throw invalid(`unknown address space "${addressSpace}" (expected ${ADDRESS_SPACES.local} or ${ADDRESS_SPACES.global})`);
       }
-      const explicit = req.Pool ? parsePoolCidr(req.Pool, family) : undefined;
+      const requested = req.Pool ? parsePoolCidr(req.Pool, family) : undefined;
+      const confName = req.Options?.[IPAM_CONFLIST_OPTION];
+      const fromConf = confName ? conflistPool(confName, family, requested, await this.conflistSubnets(confName)) : undefined;
+      const explicit = fromConf?.pool ?? requested;
       if (req.SubPool && !explicit) throw invalid(`an IP range (${req.SubPool}) needs an explicit subnet`);
-      const range = explicit && req.SubPool ? parseSubPool(req.SubPool, explicit) : undefined;
+      const confRange = fromConf?.rangeStart || fromConf?.rangeEnd
+        ? { ...(fromConf.rangeStart ? { rangeStart: fromConf.rangeStart } : {}), ...(fromConf.rangeEnd ? { rangeEnd: fromConf.rangeEnd } : {}) }
+        : undefined;
+      const range = explicit && req.SubPool ? parseSubPool(req.SubPool, explicit) : confRange;
 
       return await this.lock.withLock(ALL_POOLS_LOCK, async () => {
         const existing = await this.listPools();

@@ -1,7 +1,9 @@
 import type { CniResult, NetConfList, PluginConf } from '../cni/types.js';
 import { RouteType, type StaticRoute } from '../docker/api.js';
 import { generatedCniName } from '../names.js';
-import { familyBits, formatIp, parseCidr } from '../util/ip-math.js';
+import { confListSubnets } from '../cni/ranges.js';
+import { invalid } from '../errors.js';
+import { familyBits, formatCidr, formatIp, parseCidr } from '../util/ip-math.js';
 import type { NetworkOptions } from './options.js';
 import type { NetworkSubnet } from './records.js';
 import { isRecord } from '../util/is-record.js';
@@ -167,3 +169,22 @@ export function staticRoutesFromResult(result: CniResult | undefined): StaticRou
 
 /** Subnets of a network, for firewall rules. */
 export const poolsOf = (subnets: NetworkSubnet[]): string[] => subnets.map((s) => s.pool);
+
+/**
+ * Docker's pools must be the conflist's own subnets, or containers get
+ * addresses the chain's routes do not match. A family the conflist declares
+ * nothing for is not checked (dhcp, or no IPAM at all).
+ */
+export function assertPoolsMatchConflist(conflist: NetConfList, pools: NetworkSubnet[]): void {
+  const declared = confListSubnets(conflist);
+  for (const { pool } of pools) {
+    const parsed = parseCidr(pool);
+    if (!parsed) continue;
+    const ofFamily = declared.filter((s) => s.family === parsed.cidr.family);
+    if (ofFamily.length === 0 || ofFamily.some((s) => s.subnet === formatCidr(parsed.cidr))) continue;
+    throw invalid(
+      `subnet ${pool} contradicts conflist "${conflist.name}", whose IPv${parsed.cidr.family} range is ${ofFamily.map((s) => s.subnet).join(', ')}` +
+        ` (leave out --subnet and pass --ipam-driver <this driver> --ipam-opt cni.network=${conflist.name}, or pass --subnet ${ofFamily[0]?.subnet ?? ''})`,
+    );
+  }
+}

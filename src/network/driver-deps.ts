@@ -37,6 +37,11 @@ export interface NetworkDriverDeps {
     ensureNetwork(spec: NetworkFirewallSpec): Promise<void>;
     removeNetwork(networkId: string): Promise<void>;
   };
+  /** Bridges of user conflists: noted before the first ADD, removed after the last network if docker-cni made them. */
+  conflistBridges?: {
+    beforeAdd(bridge: string): Promise<void>;
+    afterLastNetwork(bridge: string): Promise<void>;
+  };
   probePort: PortProbe;
   logger: Logger;
 }

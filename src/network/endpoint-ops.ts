@@ -95,6 +95,7 @@ export class EndpointOps {
       this.endpoints.set(record.id, record);
       watch.lap('journal');
       const rt = runtimeConfOf(record, lease.path);
+      if (network.mode === 'conflist' && network.bridge) await this.deps.conflistBridges?.beforeAdd(network.bridge);
       const result = await this.deps.cni.addNetworkList(record.conflist, rt);
       watch.lap('cniAdd');
       try {

@@ -19,7 +19,7 @@ import { PluginError, invalid, wrapError } from '../errors.js';
 import type { NetworkFirewallSpec } from '../host/firewall.js';
 import { bridgeNameFor, generatedCniName, shortId } from '../names.js';
 import { KeyedLock } from '../util/keyed-lock.js';
-import { chainDeclaresCapability, chainIsGatewayLess, generatedConfList, poolsOf } from './conflist.js';
+import { assertPoolsMatchConflist, chainDeclaresCapability, chainIsGatewayLess, generatedConfList, poolsOf } from './conflist.js';
 import type { NetworkDriverDeps } from './driver-deps.js';
 import { assertCidr } from './endpoint-plan.js';
 import { EndpointOps } from './endpoint-ops.js';
@@ -143,6 +143,7 @@ export class NetworkDriver implements NetworkDriverApi {
         await this.deps.locatePlugin(plugin.type);
         if (plugin.ipam?.type) await this.deps.locatePlugin('static');
       }
+      assertPoolsMatchConflist(conflist, [...ipv4, ...ipv6]);
       if (opts.bandwidth && !chainDeclaresCapability(conflist, 'bandwidth')) {
         throw invalid(
           `cni.bandwidth.* options need a plugin that declares "capabilities": {"bandwidth": true} in conflist ${conflist.name} (e.g. the bandwidth plugin)`,
@@ -190,6 +191,8 @@ export class NetworkDriver implements NetworkDriverApi {
         if (record?.mode === 'generated' && record.bridge) await this.deps.links.deleteIfExists(record.bridge);
         await this.deps.networks.delete(req.NetworkID);
         this.networks.delete(req.NetworkID);
+        const bridge = record?.mode === 'conflist' ? record.bridge : undefined;
+        if (bridge && ![...this.networks.values()].some((n) => n.bridge === bridge)) await this.deps.conflistBridges?.afterLastNetwork(bridge);
         this.deps.logger.info({ network: req.NetworkID }, 'network deleted');
       } catch (err) {
         throw wrapError(err, 'DeleteNetwork');

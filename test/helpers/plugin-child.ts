@@ -108,7 +108,9 @@ export class ChildPlugin {
   }
 
   private env(): NodeJS.ProcessEnv {
-    return { ...process.env, DOCKER_CNI_DEFAULT_POOLS_V4: `${AUTO_POOL_V4}/24`, ...this.options.env };
+    // Tests place conflists and create their networks themselves; the conf-dir
+    // sync would race them. Its own tests turn it on.
+    return { ...process.env, DOCKER_CNI_DEFAULT_POOLS_V4: `${AUTO_POOL_V4}/24`, DOCKER_CNI_CONF_SYNC: 'false', ...this.options.env };
   }
 
   /** Starts and waits until the socket answers Plugin.Activate. */

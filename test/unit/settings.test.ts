@@ -29,6 +29,8 @@ describe('loadSettings', () => {
       DOCKER_SOCKET: '/tmp/docker.sock',
       DOCKER_CNI_STAGING_PREFIX: 'dcni-t1',
       DOCKER_CNI_METRICS_LISTEN: '127.0.0.1:9464',
+      DOCKER_CNI_CONF_SYNC: 'off',
+      DOCKER_CNI_DRIVER_NAME: 'cni:latest',
       UNRELATED: 'ignored',
     });
     const expected: Settings = {
@@ -46,6 +48,8 @@ describe('loadSettings', () => {
       dockerSocket: '/tmp/docker.sock',
       stagingPrefix: 'dcni-t1',
       metricsListen: '127.0.0.1:9464',
+      confSync: false,
+      driverName: 'cni:latest',
     };
     assert.deepEqual(settings, expected);
   });
@@ -80,6 +84,8 @@ describe('loadSettings', () => {
       [{ DOCKER_CNI_DEFAULT_POOLS_V4: ' , ' }, /DOCKER_CNI_DEFAULT_POOLS_V4.*empty list/],
       [{ DOCKER_CNI_STAGING_PREFIX: 'Stage' }, /DOCKER_CNI_STAGING_PREFIX/],
       [{ DOCKER_CNI_STAGING_PREFIX: 'a/b' }, /DOCKER_CNI_STAGING_PREFIX/],
+      [{ DOCKER_CNI_CONF_SYNC: 'maybe' }, /DOCKER_CNI_CONF_SYNC.*boolean/],
+      [{ DOCKER_CNI_DRIVER_NAME: 'Bad Name' }, /DOCKER_CNI_DRIVER_NAME/],
       [{ DOCKER_CNI_STAGING_PREFIX: 'a'.repeat(17) }, /DOCKER_CNI_STAGING_PREFIX/],
       [{ CNI_CONF_DIR: '   ' }, /CNI_CONF_DIR.*empty/],
     ];

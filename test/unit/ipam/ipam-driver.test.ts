@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ConfSubnet } from '../../../src/cni/ranges.js';
 import { OPT, RequestPoolRequest, type RequestAddressRequest } from '../../../src/docker/api.js';
 import { PluginError } from '../../../src/errors.js';
 import { silentLogger } from '../../../src/log.js';
@@ -409,5 +410,37 @@ describe('IpamDriver addresses', () => {
     };
     assert.throws(() => new IpamDriver({ ...base, defaultPoolsV4: ['10.231.0.0/16'], defaultPoolsV6: [] }), /subnet prefix/);
     assert.throws(() => new IpamDriver({ ...base, defaultPoolsV4: ['fd7d::/48/64'], defaultPoolsV6: [] }), /not an IPv4/);
+  });
+});
+
+describe('IpamDriver --ipam-opt cni.network=<conflist>', () => {
+  const subnets = async (name: string): Promise<ConfSubnet[]> => {
+    if (name !== 'web') throw new Error(`no CNI network config named "${name}"`);
+    return [
+      { family: 4, subnet: '10.233.7.0/24', gateway: '10.233.7.1', rangeStart: '10.233.7.10', rangeEnd: '10.233.7.99' },
+      { family: 6, subnet: 'fd00:7::/64' },
+    ];
+  };
+
+  test('without --subnet the pool is the conflist\'s range, with its rangeStart/rangeEnd, in each family', async () => {
+    const driver = await h.make({ conflistSubnets: subnets });
+    const v4 = await driver.requestPool(poolReq({ Options: { 'cni.network': 'web' } }));
+    assert.equal(v4.Pool, '10.233.7.0/24');
+    const record = await driver.getPool(v4.PoolID);
+    assert.equal(record?.rangeStart, '10.233.7.10');
+    assert.equal(record?.rangeEnd, '10.233.7.99');
+    assert.equal(record?.automatic, false);
+    const v6 = await driver.requestPool(poolReq({ V6: true, Options: { 'cni.network': 'web' } }));
+    assert.equal(v6.Pool, 'fd00:7::/64');
+  });
+
+  test('a --subnet the conflist does not declare is refused naming both; the declared one is accepted', async () => {
+    const driver = await h.make({ conflistSubnets: subnets });
+    await assert.rejects(
+      driver.requestPool(poolReq({ Pool: '10.233.8.0/24', Options: { 'cni.network': 'web' } })),
+      /subnet 10\.233\.8\.0\/24 contradicts conflist "web", whose IPv4 range is 10\.233\.7\.0\/24/,
+    );
+    const ok = await driver.requestPool(poolReq({ Pool: '10.233.7.0/24', Options: { 'cni.network': 'web' } }));
+    assert.equal(ok.Pool, '10.233.7.0/24');
   });
 });

@@ -157,7 +157,7 @@ describe('createNetwork', () => {
 
   test('cni.network: the user conflist is stored (without raw bytes) and its bridge gets forwarding rules but no masquerade', async () => {
     await h.writeConfList('10-usernet.conflist', USER_CONFLIST);
-    await driver.createNetwork(networkRequest(net, { generic: { 'cni.network': 'usernet' } }));
+    await driver.createNetwork(networkRequest(net, { generic: { 'cni.network': 'usernet' }, v4: [{ pool: '10.232.7.0/24', gateway: '10.232.7.1/24' }] }));
     const record = await h.networksStore.get(net);
     assert.ok(record);
     assert.equal(record.mode, 'conflist');
@@ -199,6 +199,16 @@ describe('createNetwork', () => {
     assert.equal(record?.conflist.plugins[0]?.isGateway, true);
     assert.deepEqual(h.firewall.ensured[0]?.subnetsV4, []);
     assert.deepEqual(h.firewall.ensured[0]?.subnetsV6, ['fd7d:c11d:4e7:90::/64']);
+  });
+
+  test('cni.network with a subnet the conflist does not declare: refused naming both, no record', async () => {
+    await h.writeConfList('10-usernet.conflist', USER_CONFLIST);
+    await rejectsWith(
+      driver.createNetwork(networkRequest(net, { generic: { 'cni.network': 'usernet' }, v4: [{ pool: '10.231.1.0/24', gateway: '10.231.1.1/24' }] })),
+      'INVALID_ARGUMENT',
+      /subnet 10\.231\.1\.0\/24 contradicts conflist "usernet", whose IPv4 range is 10\.232\.7\.0\/24/,
+    );
+    assert.equal(await h.networksStore.get(net), undefined);
   });
 
   test('cni.network naming a missing conflist: NOT_FOUND naming it, no record, no firewall rules', async () => {
@@ -645,7 +655,7 @@ describe('deleteNetwork', () => {
 
   test('never deletes the bridge of a user conflist (other networks may share it)', async () => {
     await h.writeConfList('10-usernet.conflist', USER_CONFLIST);
-    await driver.createNetwork(networkRequest(net, { generic: { 'cni.network': 'usernet' } }));
+    await driver.createNetwork(networkRequest(net, { generic: { 'cni.network': 'usernet' }, v4: [{ pool: '10.232.7.0/24', gateway: '10.232.7.1/24' }] }));
     h.links.host.add('cni-user0');
     await driver.deleteNetwork({ NetworkID: net });
     assert.ok(h.links.host.has('cni-user0'));
