@@ -19,6 +19,7 @@ import { NetworkDriver } from './network/network-driver.js';
 import { probeHostPort } from './host/ports.js';
 import { ENDPOINT_CODEC, NETWORK_CODEC, type EndpointRecord, type NetworkRecord } from './network/records.js';
 import { dockerodeView } from './reconcile/docker-view.js';
+import { EngineGuard } from './reconcile/engine-guard.js';
 import { Reconciler, type ReconcileTargets } from './reconcile/reconciler.js';
 import type { Settings } from './settings.js';
 import { RecordStore } from './state/record-store.js';
@@ -31,6 +32,7 @@ export interface PluginComponents {
   staging: StagingNetnsPool;
   firewall: NetworkFirewall;
   reconciler: Reconciler;
+  engineGuard: EngineGuard;
   reconcilerWithGrace(graceMs?: number): Reconciler;
   stores: {
     networks: RecordStore<NetworkRecord>;
@@ -56,6 +58,9 @@ export function buildComponents(settings: Settings, logger: Logger): PluginCompo
   };
   const staging = new StagingNetnsPool(settings.stagingPrefix, runCommand, logger);
   const firewall = new NetworkFirewall(runCommand, logger);
+  // A short timeout: startup waits for this answer once.
+  const dockerView = dockerodeView(settings.dockerSocket, 3_000);
+  const engineGuard = new EngineGuard(() => dockerView.firewallBackend?.() ?? Promise.resolve(undefined), logger);
   const network = new NetworkDriver({
     networks: stores.networks,
     endpoints: stores.endpoints,
@@ -66,6 +71,7 @@ export function buildComponents(settings: Settings, logger: Logger): PluginCompo
     links: new HostLinks(runCommand),
     firewall,
     probePort: probeHostPort,
+    engineProblem: () => engineGuard.problem(),
     logger,
   });
   const ipam = new IpamDriver({
@@ -101,7 +107,7 @@ export function buildComponents(settings: Settings, logger: Logger): PluginCompo
       logger,
       ...(graceMs !== undefined ? { graceMs } : {}),
     });
-  return { settings, cni, network, ipam, staging, firewall, stores, reconciler: reconcilerWithGrace(), reconcilerWithGrace };
+  return { settings, cni, network, ipam, staging, firewall, stores, engineGuard, reconciler: reconcilerWithGrace(), reconcilerWithGrace };
 }
 
 export interface RunningPlugin {
@@ -114,6 +120,10 @@ export interface RunningPlugin {
 export async function startPlugin(settings: Settings, logger: Logger): Promise<RunningPlugin> {
   await preflight(settings.binDirs, logger);
   const components = buildComponents(settings, logger);
+  // Docker may not answer yet (it starts after us, or waits for its plugins);
+  // then the background passes find out and CreateNetwork refuses.
+  await components.engineGuard.check();
+  components.engineGuard.assertSupported();
   await components.ipam.init();
   await components.network.init();
   await components.staging.init();
@@ -123,6 +133,7 @@ export async function startPlugin(settings: Settings, logger: Logger): Promise<R
   // Off the request path: restore per-network rules in case the host firewall was reloaded while we were down.
   void components.network.ensureAllNetworkRules().catch((err: unknown) => logger.error({ err }, 'restoring network rules failed'));
   const reconcile = (): void => {
+    void components.engineGuard.check();
     void components.reconciler.runPass().catch((err: unknown) => logger.error({ err }, 'reconciliation failed'));
   };
   reconcile();

@@ -38,5 +38,7 @@ export interface NetworkDriverDeps {
     removeNetwork(networkId: string): Promise<void>;
   };
   probePort: PortProbe;
+  /** Why networks cannot be created on this engine (Docker's nftables backend), if so. */
+  engineProblem?: () => string | undefined;
   logger: Logger;
 }
