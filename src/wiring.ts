@@ -26,6 +26,7 @@ import { NetworkDriver } from './network/network-driver.js';
 import { probeHostPort } from './host/ports.js';
 import { ENDPOINT_CODEC, NETWORK_CODEC, type EndpointRecord, type NetworkRecord } from './network/records.js';
 import { dockerodeNetworkAdmin, dockerodeView } from './reconcile/docker-view.js';
+import { EngineGuard } from './reconcile/engine-guard.js';
 import { Reconciler, type ReconcileTargets } from './reconcile/reconciler.js';
 import { driverNameOf, type Settings } from './settings.js';
 import { RecordStore } from './state/record-store.js';
@@ -39,6 +40,7 @@ export interface PluginComponents {
   staging: StagingNetnsPool;
   firewall: NetworkFirewall;
   reconciler: Reconciler;
+  engineGuard: EngineGuard;
   reconcilerWithGrace(graceMs?: number): Reconciler;
   stores: {
     networks: RecordStore<NetworkRecord>;
@@ -65,6 +67,9 @@ export function buildComponents(settings: Settings, logger: Logger, metrics: Met
   };
   const staging = new StagingNetnsPool(settings.stagingPrefix, runCommand, logger);
   const firewall = new NetworkFirewall(runCommand, logger);
+  // A short timeout: startup waits for this answer once.
+  const dockerView = dockerodeView(settings.dockerSocket, 3_000);
+  const engineGuard = new EngineGuard(() => dockerView.firewallBackend?.() ?? Promise.resolve(undefined), logger);
   const network = new NetworkDriver({
     networks: stores.networks,
     endpoints: stores.endpoints,
@@ -76,6 +81,7 @@ export function buildComponents(settings: Settings, logger: Logger, metrics: Met
     firewall,
     conflistBridges: new ConflistBridges(join(settings.stateDir, 'bridges'), new HostLinks(runCommand), runCommand, logger),
     probePort: probeHostPort,
+    engineProblem: () => engineGuard.problem(),
     logger,
   });
   const ipam = new IpamDriver({
@@ -112,7 +118,7 @@ export function buildComponents(settings: Settings, logger: Logger, metrics: Met
       logger,
       ...(graceMs !== undefined ? { graceMs } : {}),
     });
-  return { settings, cni, network, ipam, staging, firewall, stores, reconciler: reconcilerWithGrace(), reconcilerWithGrace };
+  return { settings, cni, network, ipam, staging, firewall, stores, engineGuard, reconciler: reconcilerWithGrace(), reconcilerWithGrace };
 }
 
 export interface RunningPlugin {
@@ -143,6 +149,12 @@ export async function startPlugin(settings: Settings, logger: Logger): Promise<R
   try {
     components = buildComponents(settings, logger, metrics);
     built.components = components;
+    // Docker may not answer yet (it starts after us, or waits for its plugins);
+    // then the background passes find out and CreateNetwork refuses.
+    // Bounded: a dockerd that is itself starting may wait on its plugins (us)
+    // before it answers, and serving must not wait on it in turn.
+    await Promise.race([components.engineGuard.check(), new Promise<void>((resolve) => setTimeout(resolve, 1_500).unref())]);
+    components.engineGuard.assertSupported();
     await components.ipam.init();
     await components.network.init();
     await components.staging.init();
@@ -161,6 +173,7 @@ export async function startPlugin(settings: Settings, logger: Logger): Promise<R
   // Off the request path: restore per-network rules in case the host firewall was reloaded while we were down.
   void components.network.ensureAllNetworkRules().catch((err: unknown) => logger.error({ err }, 'restoring network rules failed'));
   const reconcile = (): void => {
+    void components.engineGuard.check();
     void components.reconciler
       .runPass()
       .then((report) => recordGcReport(report, metrics))

@@ -243,3 +243,13 @@ export interface IpamDriverApi {
   requestAddress(req: RequestAddressRequest): Promise<RequestAddressResponse>;
   releaseAddress(req: ReleaseAddressRequest): Promise<void>;
 }
+
+// ---- Engine API (background tasks and the CLI only) ----------------------------
+/** The part of `GET /info` docker-cni reads. FirewallBackend exists from API 1.50 (Docker 28.3). */
+export interface EngineInfo {
+  ServerVersion?: string;
+  FirewallBackend?: { Driver?: string };
+}
+
+/** Docker 29's experimental nftables backend: no DOCKER-USER chain for docker-cni's rules to hook into. */
+export const NFTABLES_FIREWALL_BACKEND = 'nftables';

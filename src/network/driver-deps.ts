@@ -43,5 +43,7 @@ export interface NetworkDriverDeps {
     afterLastNetwork(bridge: string): Promise<void>;
   };
   probePort: PortProbe;
+  /** Why networks cannot be created on this engine (Docker's nftables backend), if so. */
+  engineProblem?: () => string | undefined;
   logger: Logger;
 }

@@ -119,6 +119,8 @@ export class NetworkDriver implements NetworkDriverApi {
   }
 
   private async buildNetworkRecord(req: CreateNetworkRequest): Promise<NetworkRecord> {
+    const engineProblem = this.deps.engineProblem?.();
+    if (engineProblem) throw invalid(engineProblem);
     const rawOptions = readGenericOptions(req.Options);
     const opts = parseNetworkOptions(rawOptions);
     const internal = isTrue(req.Options?.[OPT.internal]);

@@ -1,4 +1,5 @@
 import Docker from 'dockerode';
+import type { EngineInfo } from '../docker/api.js';
 
 /** What reconciliation needs to know from Docker. */
 export interface DockerNetworkView {
@@ -11,6 +12,8 @@ export interface DockerNetworkView {
 
 export interface DockerView {
   networks(): Promise<DockerNetworkView[]>;
+  /** Docker's firewall backend ("iptables", "nftables", ...), undefined before API 1.50. */
+  firewallBackend?(): Promise<string | undefined>;
 }
 
 const bareIp = (cidr: string | undefined): string | undefined => (cidr ? cidr.split('/')[0] : undefined);
@@ -23,6 +26,10 @@ const bareIp = (cidr: string | undefined): string | undefined => (cidr ? cidr.sp
 export function dockerodeView(socketPath: string, timeoutMs = 10_000): DockerView {
   const docker = new Docker({ socketPath, timeout: timeoutMs });
   return {
+    async firewallBackend() {
+      const info = (await docker.info()) as EngineInfo;
+      return info.FirewallBackend?.Driver;
+    },
     async networks() {
       const summaries = await docker.listNetworks();
       const out: DockerNetworkView[] = [];

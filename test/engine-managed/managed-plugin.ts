@@ -141,7 +141,7 @@ export class ManagedPlugin {
     const plugin = new ManagedPlugin(cli, alias, tempRoot, dirs);
     try {
       await createFromDir(cli, alias, sourceDir);
-      const defaults = { LOG_LEVEL: 'debug', DOCKER_CNI_DEFAULT_POOLS_V4: TEST_AUTO_POOLS_V4, DOCKER_CNI_RECONCILE_INTERVAL_MS: '0' };
+      const defaults = { LOG_LEVEL: 'debug', DOCKER_CNI_DEFAULT_POOLS_V4: TEST_AUTO_POOLS_V4, DOCKER_CNI_RECONCILE_INTERVAL_MS: '0', DOCKER_CNI_CONF_SYNC: 'false' };
       const env = { ...(options.testDefaults === false ? {} : defaults), ...options.env };
       await cli.run([
         'plugin', 'set', alias,

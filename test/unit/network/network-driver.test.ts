@@ -189,6 +189,13 @@ describe('createNetwork', () => {
     assert.equal(await h.networksStore.get(net), undefined, 'the check records nothing');
   });
 
+  test('on an engine docker-cni cannot isolate on (Docker\'s nftables backend) CreateNetwork fails saying so, and records nothing', async () => {
+    const guarded = await h.start({ deps: { engineProblem: () => 'dockerd runs its nftables firewall backend' } });
+    await rejectsWith(guarded.createNetwork(networkRequest(net)), 'INVALID_ARGUMENT', /nftables firewall backend/);
+    assert.equal(await h.networksStore.get(net), undefined);
+    assert.equal(h.firewall.rules.size, 0);
+  });
+
   test('an IPv6-only network (Docker ≥ 28, enable_ipv4=false, IPv4Data empty): a bridge with the IPv6 pool and gateway only', async () => {
     const request = networkRequest(net, { v4: [], v6: [{ pool: 'fd7d:c11d:4e7:90::/64', gateway: 'fd7d:c11d:4e7:90::1/64' }] });
     request.Options = { ...request.Options, [OPT.enableIPv4]: 'false' };
