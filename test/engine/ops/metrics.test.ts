@@ -57,10 +57,14 @@ describe('Prometheus metrics', { skip }, () => {
       await docker(['plugin', 'set', plugin().driver, `DOCKER_CNI_METRICS_LISTEN=127.0.0.1:${port}`]);
       await plugin().start();
     });
+    // Whichever of this and the harness's own after hook runs first, the
+    // plugin ends up without the setting and as enabled as it was.
     after(async () => {
-      await plugin().stop();
-      await docker(['plugin', 'set', plugin().driver, 'DOCKER_CNI_METRICS_LISTEN=']);
-      await plugin().start();
+      const driver = plugin().driver;
+      const enabled = (await docker(['plugin', 'inspect', '-f', '{{.Enabled}}', driver])) === 'true';
+      if (enabled) await plugin().stop();
+      await docker(['plugin', 'set', driver, 'DOCKER_CNI_METRICS_LISTEN=']);
+      if (enabled) await plugin().start();
     });
   }
 
