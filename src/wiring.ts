@@ -3,7 +3,7 @@
  * together and listens. Everything else takes its collaborators as arguments.
  */
 import type { Server } from 'node:http';
-import { CniRuntime, ExecaPluginExecutor, loadConfListByName } from './cni/index.js';
+import { CniRuntime, SpawnPluginExecutor, loadConfListByName } from './cni/index.js';
 import { runCommand } from './host/command.js';
 import { NetworkFirewall } from './host/firewall.js';
 import { HostLinks } from './host/links.js';
@@ -41,7 +41,7 @@ export interface PluginComponents {
 
 /** Builds the drivers on the real host implementations, without serving. Used by `serve` and the CLI. */
 export function buildComponents(settings: Settings, logger: Logger): PluginComponents {
-  const executor = new ExecaPluginExecutor();
+  const executor = new SpawnPluginExecutor();
   const cni = new CniRuntime({
     binDirs: settings.binDirs,
     cacheDir: settings.cacheDir,
