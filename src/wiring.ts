@@ -54,7 +54,7 @@ export function buildComponents(settings: Settings, logger: Logger): PluginCompo
     endpoints: new RecordStore<EndpointRecord>(settings.stateDir, 'endpoints', false, ENDPOINT_CODEC),
     pools: new RecordStore<PoolRecord>(settings.stateDir, 'pools', true, POOL_CODEC),
   };
-  const staging = new StagingNetnsPool(settings.stagingPrefix, runCommand, logger);
+  const staging = new StagingNetnsPool(settings.stagingPrefix, runCommand, logger, { refill: true });
   const firewall = new NetworkFirewall(runCommand, logger);
   const network = new NetworkDriver({
     networks: stores.networks,
@@ -67,6 +67,7 @@ export function buildComponents(settings: Settings, logger: Logger): PluginCompo
     firewall,
     probePort: probeHostPort,
     logger,
+    backgroundTeardown: true,
   });
   const ipam = new IpamDriver({
     pools: stores.pools,
@@ -134,6 +135,7 @@ export async function startPlugin(settings: Settings, logger: Logger): Promise<R
     close: async () => {
       if (timer) clearInterval(timer);
       await closeServer(server);
+      await components.network.drain();
       // In-flight calls have finished, so the staging namespaces are empty; a
       // kill -9 leaves them instead, and the next start removes them.
       await components.staging.destroyAll();
