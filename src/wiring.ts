@@ -18,7 +18,7 @@ import type { Logger } from './log.js';
 import { NetworkDriver } from './network/network-driver.js';
 import { probeHostPort } from './host/ports.js';
 import { ENDPOINT_CODEC, NETWORK_CODEC, type EndpointRecord, type NetworkRecord } from './network/records.js';
-import { dockerodeView } from './reconcile/docker-view.js';
+import { dockerApiView } from './reconcile/docker-view.js';
 import { Reconciler, type ReconcileTargets } from './reconcile/reconciler.js';
 import type { Settings } from './settings.js';
 import { RecordStore } from './state/record-store.js';
@@ -97,7 +97,7 @@ export function buildComponents(settings: Settings, logger: Logger): PluginCompo
   const reconcilerWithGrace = (graceMs?: number): Reconciler =>
     new Reconciler({
       targets,
-      docker: dockerodeView(settings.dockerSocket),
+      docker: dockerApiView(settings.dockerSocket),
       hostLocalDataDir: settings.hostLocalDataDir,
       logger,
       ...(graceMs !== undefined ? { graceMs } : {}),

@@ -1,4 +1,4 @@
-import Docker from 'dockerode';
+import { dockerHttp } from './docker-http.js';
 
 /** What reconciliation needs to know from Docker. */
 export interface DockerNetworkView {
@@ -15,25 +15,35 @@ export interface DockerView {
 
 const bareIp = (cidr: string | undefined): string | undefined => (cidr ? cidr.split('/')[0] : undefined);
 
+interface NetworkSummary {
+  Id?: unknown;
+  Name?: unknown;
+}
+
+interface NetworkDetail {
+  IPAM?: { Config?: Array<{ Subnet?: string }> | null } | null;
+  Containers?: Record<string, { EndpointID?: string; IPv4Address?: string; IPv6Address?: string }> | null;
+}
+
 /**
- * Reads Docker's networks through its API. Only for background reconciliation
- * and the CLI: a request handler must never call Docker (dockerd waits on its
- * plugins while starting, so such a call can deadlock).
+ * Reads Docker's networks through its API (GET /networks, GET /networks/{id}).
+ * Only for background reconciliation and the CLI: a request handler must never
+ * call Docker (dockerd waits on its plugins while starting, so such a call can deadlock).
  */
-export function dockerodeView(socketPath: string, timeoutMs = 10_000): DockerView {
-  const docker = new Docker({ socketPath, timeout: timeoutMs });
+export function dockerApiView(socketPath: string, timeoutMs = 10_000): DockerView {
+  const docker = dockerHttp(socketPath, timeoutMs);
   return {
     async networks() {
-      const summaries = await docker.listNetworks();
+      const summaries = await docker.call('GET', '/networks');
       const out: DockerNetworkView[] = [];
-      for (const summary of summaries) {
-        const detail = await docker.getNetwork(summary.Id).inspect();
-        const containers = (detail.Containers ?? {}) as Record<string, { EndpointID?: string; IPv4Address?: string; IPv6Address?: string }>;
+      for (const summary of Array.isArray(summaries) ? (summaries as NetworkSummary[]) : []) {
+        if (typeof summary.Id !== 'string' || !/^[0-9a-f]{1,64}$/.test(summary.Id)) continue;
+        const detail = ((await docker.call('GET', `/networks/${summary.Id}`)) ?? {}) as NetworkDetail;
         out.push({
           id: summary.Id,
-          name: summary.Name,
-          subnets: (detail.IPAM?.Config ?? []).map((c: { Subnet?: string }) => c.Subnet ?? '').filter(Boolean),
-          endpoints: Object.values(containers)
+          name: typeof summary.Name === 'string' ? summary.Name : '',
+          subnets: (detail.IPAM?.Config ?? []).map((c) => c.Subnet ?? '').filter(Boolean),
+          endpoints: Object.values(detail.Containers ?? {})
             .filter((c) => c.EndpointID)
             .map((c) => ({
               id: c.EndpointID as string,
