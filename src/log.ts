@@ -1,11 +1,18 @@
 import { pino, type Logger } from 'pino';
+import pretty from 'pino-pretty';
 import type { Settings } from './settings.js';
 
 export type { Logger };
 
-/** JSON lines on stdout: dockerd collects a managed plugin's stdout into its log. */
-export function createLogger(level: Settings['logLevel']): Logger {
-  return pino({ level, base: { name: 'docker-cni' } });
+/**
+ * JSON lines on stdout, which dockerd collects into its log for a managed
+ * plugin and journald for the unit; readable, coloured lines when stdout is
+ * a terminal (npm start by hand).
+ */
+export function createLogger(level: Settings['logLevel'], terminal = process.stdout.isTTY === true): Logger {
+  const options = { level, base: { name: 'docker-cni' } };
+  if (!terminal) return pino(options);
+  return pino(options, pretty({ colorize: true, sync: true, ignore: 'pid,hostname,name', translateTime: 'SYS:HH:MM:ss.l' }));
 }
 
 /** A logger that drops everything, for tests and library use. */

@@ -30,6 +30,8 @@ export interface Settings {
   dockerSocket: string;
   /** Prefix of the staging netns names (under /run/netns). */
   stagingPrefix: string;
+  /** Metrics and /healthz listener: '' (off), unix:/path, or <loopback address>:<port>. */
+  metricsListen: string;
 }
 
 export const DEFAULT_SETTINGS: Settings = {
@@ -46,6 +48,7 @@ export const DEFAULT_SETTINGS: Settings = {
   reconcileIntervalMs: 60_000,
   dockerSocket: '/var/run/docker.sock',
   stagingPrefix: DEFAULT_STAGING_PREFIX,
+  metricsListen: '',
 };
 
 /** Environment variable for each setting. */
@@ -63,6 +66,7 @@ export const SETTINGS_ENV: Record<keyof Settings, string> = {
   reconcileIntervalMs: 'DOCKER_CNI_RECONCILE_INTERVAL_MS',
   dockerSocket: 'DOCKER_SOCKET',
   stagingPrefix: 'DOCKER_CNI_STAGING_PREFIX',
+  metricsListen: 'DOCKER_CNI_METRICS_LISTEN',
 };
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
@@ -91,6 +95,11 @@ function parseValue<K extends keyof Settings>(key: K, raw: string): Settings[K] 
       const level = raw.toLowerCase();
       if (!(LOG_LEVELS as readonly string[]).includes(level)) fail(`one of ${LOG_LEVELS.join(', ')}`);
       return level as Settings[K];
+    }
+    case 'metricsListen': {
+      // Checked in full (loopback only) by the listener at start; here only its shape.
+      if (!/^(unix:\/|\/|\[[0-9a-fA-F:]+\]:\d+$|[\w.-]+:\d+$)/.test(raw.trim())) fail('unix:/path or <loopback address>:<port>');
+      return raw.trim() as Settings[K];
     }
     default: {
       if (raw.trim() === '') fail('empty');

@@ -4,17 +4,20 @@
  */
 import type { Server } from 'node:http';
 import { CniRuntime, SpawnPluginExecutor, loadConfListByName } from './cni/index.js';
-import { runCommand } from './host/command.js';
+import { runCommand as hostCommand } from './host/command.js';
 import { NetworkFirewall } from './host/firewall.js';
 import { HostLinks } from './host/links.js';
 import { preflight } from './host/preflight.js';
 import { StagingNetnsPool } from './host/staging-netns.js';
 import { createApp } from './http/app.js';
-import { closeServer, serveUnixSocket } from './http/serve.js';
+import { closeServer, drainServer, serveUnixSocket } from './http/serve.js';
 import { IpamDriver } from './ipam/ipam-driver.js';
 import { readHostRoutes } from './host/routes.js';
 import { POOL_CODEC, type PoolRecord } from './ipam/pool-record.js';
 import type { Logger } from './log.js';
+import { instrumentCommandRunner, instrumentExecutor, recordGcReport } from './observability/instrument.js';
+import { parseMetricsListen, serveMetrics } from './observability/listener.js';
+import { createPromMetrics, noopMetrics, type Metrics } from './observability/metrics.js';
 import { NetworkDriver } from './network/network-driver.js';
 import { probeHostPort } from './host/ports.js';
 import { ENDPOINT_CODEC, NETWORK_CODEC, type EndpointRecord, type NetworkRecord } from './network/records.js';
@@ -22,6 +25,7 @@ import { dockerApiView } from './reconcile/docker-view.js';
 import { Reconciler, type ReconcileTargets } from './reconcile/reconciler.js';
 import type { Settings } from './settings.js';
 import { RecordStore } from './state/record-store.js';
+import { acquireStateLock } from './state/state-lock.js';
 
 export interface PluginComponents {
   settings: Settings;
@@ -40,8 +44,9 @@ export interface PluginComponents {
 }
 
 /** Builds the drivers on the real host implementations, without serving. Used by `serve` and the CLI. */
-export function buildComponents(settings: Settings, logger: Logger): PluginComponents {
-  const executor = new SpawnPluginExecutor();
+export function buildComponents(settings: Settings, logger: Logger, metrics: Metrics = noopMetrics): PluginComponents {
+  const executor = instrumentExecutor(new SpawnPluginExecutor(), metrics);
+  const runCommand = instrumentCommandRunner(hostCommand, metrics);
   const cni = new CniRuntime({
     binDirs: settings.binDirs,
     cacheDir: settings.cacheDir,
@@ -114,17 +119,50 @@ export interface RunningPlugin {
 /** Loads state, recovers interrupted operations, then serves the plugin socket. */
 export async function startPlugin(settings: Settings, logger: Logger): Promise<RunningPlugin> {
   await preflight(settings.binDirs, logger);
-  const components = buildComponents(settings, logger);
-  await components.ipam.init();
-  await components.network.init();
-  await components.staging.init();
-  const app = createApp({ network: components.network, ipam: components.ipam, logger });
-  const server = await serveUnixSocket(app, settings.socketPath);
-  logger.info({ socket: settings.socketPath, stateDir: settings.stateDir, confDir: settings.confDir }, 'docker-cni serving');
+  const metricsListen = parseMetricsListen(settings.metricsListen);
+  // Gauges are read at scrape time, from the components built just below.
+  const built: { components?: PluginComponents } = {};
+  const prom = metricsListen
+    ? createPromMetrics({
+        networks: () => built.components?.network.listNetworks().length ?? 0,
+        endpoints: () => built.components?.network.listEndpoints().length ?? 0,
+        stagingNamespaces: () => built.components?.staging.size ?? 0,
+      })
+    : undefined;
+  const metrics = prom?.metrics ?? noopMetrics;
+  // Before anything is read: a previous instance may still be finishing calls.
+  const lock = await acquireStateLock(settings.stateDir, logger);
+  let server: Server;
+  let components: PluginComponents;
+  let metricsServer: Server | undefined;
+  try {
+    components = buildComponents(settings, logger, metrics);
+    built.components = components;
+    await components.ipam.init();
+    await components.network.init();
+    await components.staging.init();
+    const app = createApp({ network: components.network, ipam: components.ipam, logger, metrics });
+    server = await serveUnixSocket(app, settings.socketPath);
+    const served = server;
+    metricsServer =
+      metricsListen && prom
+        ? await serveMetrics(metricsListen, prom.registry, async () => ({ ok: served.listening, detail: { socket: settings.socketPath } }))
+        : undefined;
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
+  logger.info({ socket: settings.socketPath, stateDir: settings.stateDir, confDir: settings.confDir, metrics: settings.metricsListen || 'off' }, 'docker-cni serving');
   // Off the request path: restore per-network rules in case the host firewall was reloaded while we were down.
   void components.network.ensureAllNetworkRules().catch((err: unknown) => logger.error({ err }, 'restoring network rules failed'));
   const reconcile = (): void => {
-    void components.reconciler.runPass().catch((err: unknown) => logger.error({ err }, 'reconciliation failed'));
+    void components.reconciler
+      .runPass()
+      .then((report) => recordGcReport(report, metrics))
+      .catch((err: unknown) => {
+        metrics.error('gc', 'PASS_FAILED');
+        logger.error({ err }, 'reconciliation failed');
+      });
   };
   reconcile();
   const timer = settings.reconcileIntervalMs > 0 ? setInterval(reconcile, settings.reconcileIntervalMs) : undefined;
@@ -134,11 +172,16 @@ export async function startPlugin(settings: Settings, logger: Logger): Promise<R
     server,
     close: async () => {
       if (timer) clearInterval(timer);
-      await closeServer(server);
-      await components.network.drain();
-      // In-flight calls have finished, so the staging namespaces are empty; a
-      // kill -9 leaves them instead, and the next start removes them.
-      await components.staging.destroyAll();
+      try {
+        await drainServer(server, settings.socketPath);
+        await components.network.drain();
+        if (metricsServer) await closeServer(metricsServer);
+        // In-flight calls have finished, so the staging namespaces are empty; a
+        // kill -9 leaves them instead, and the next start removes them.
+        await components.staging.destroyAll();
+      } finally {
+        await lock.release();
+      }
     },
   };
 }

@@ -77,8 +77,39 @@ async function runVerb(verb: Verb, network: string, netnsPath: string, opts: Cni
   }
 }
 
+/**
+ * STATUS (spec 1.1.0) of every plugin of a conflist that speaks it: "ready",
+ * or the plugin's error (e.g. code 50, not available). Plugins that speak only
+ * older versions are not asked.
+ */
+async function runStatus(network: string, settings: Settings): Promise<void> {
+  const runtime = new CniRuntime({
+    binDirs: settings.binDirs,
+    cacheDir: settings.cacheDir,
+    timeoutMs: settings.pluginTimeoutMs,
+    logger: pino({ level: settings.logLevel === 'info' ? 'warn' : settings.logLevel, base: { name: 'docker-cni' } }, destination(2)),
+  });
+  const list = await loadConfListByName(settings.confDir, network);
+  await runtime.getStatusNetworkList(list);
+  process.stdout.write(`${list.name}: ready\n`);
+}
+
 export function registerCniCommand(program: Command, getSettings: () => Settings): void {
   const cni = program.command('cni').description('run a CNI network from the conf dir against a network namespace (like cnitool)');
+  cni
+    .command('status <network>')
+    .description('STATUS of the plugins of the named network that speak CNI spec 1.1.0 (exit 1 when one is not ready)')
+    .action(async (network: string) => {
+      try {
+        await runStatus(network, getSettings());
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        const cniError = findCause(err, CniPluginError);
+        const code = cniError && !message.includes('CNI code') ? ` [CNI code ${cniError.cniCode}]` : '';
+        process.stderr.write(`docker-cni cni status: ${network}: not ready: ${message}${code}\n`);
+        process.exitCode = 1;
+      }
+    });
   for (const verb of ['add', 'del', 'check'] as const) {
     cni
       .command(`${verb} <network> <netns-path>`)

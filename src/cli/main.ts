@@ -8,7 +8,11 @@ import { createLogger } from '../log.js';
 import { loadSettings, SETTINGS_ENV, type Settings } from '../settings.js';
 import { startPlugin } from '../wiring.js';
 import { registerCniCommand } from './cni-command.js';
+import { registerDoctor } from './doctor/command.js';
+import { registerInventoryCommands } from './inventory-commands.js';
 import { registerStateCommands } from './state-commands.js';
+import { registerVersion } from './version.js';
+import { registerWaitReady } from './wait-ready.js';
 
 /** Flags shared by every command, one per setting; each also has an environment variable. */
 const SETTING_FLAGS: Array<[keyof Settings, string, string]> = [
@@ -23,7 +27,9 @@ const SETTING_FLAGS: Array<[keyof Settings, string, string]> = [
   ['pluginTimeoutMs', '--plugin-timeout-ms <ms>', 'per CNI plugin call'],
   ['logLevel', '--log-level <level>', 'trace|debug|info|warn|error'],
   ['reconcileIntervalMs', '--reconcile-interval-ms <ms>', 'background reconciliation period (0: startup only)'],
-  ['dockerSocket', '--docker-socket <path>', 'Docker API, for reconciliation only'],
+  ['dockerSocket', '--docker-socket <path>', 'Docker API, for reconciliation and the CLI only'],
+  ['stagingPrefix', '--staging-prefix <name>', 'name prefix of the staging netns under /run/netns'],
+  ['metricsListen', '--metrics-listen <addr>', 'serve /metrics and /healthz on unix:/path or 127.0.0.1:<port> (off by default)'],
 ];
 
 const program = new Command('docker-cni')
@@ -63,8 +69,12 @@ program
     process.on('SIGINT', () => stop('SIGINT'));
   });
 
+registerVersion(program);
 registerCniCommand(program, settingsFromFlags);
 registerStateCommands(program, settingsFromFlags);
+registerInventoryCommands(program, settingsFromFlags);
+registerDoctor(program, settingsFromFlags);
+registerWaitReady(program, settingsFromFlags);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`docker-cni: ${err instanceof Error ? err.message : String(err)}\n`);

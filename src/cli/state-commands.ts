@@ -1,29 +1,10 @@
 import type { Command } from 'commander';
 import { silentLogger } from '../log.js';
-import { shortId } from '../names.js';
 import { buildComponents } from '../wiring.js';
 import type { Settings } from '../settings.js';
 
 /** Read-only views of the plugin's persisted state, for operators. */
 export function registerStateCommands(program: Command, getSettings: () => Settings): void {
-  program
-    .command('ports')
-    .description('list published ports per endpoint, including the ports chosen for ephemeral (-P / HostPort 0) bindings')
-    .option('--json', 'print JSON')
-    .action(async (opts: { json?: boolean }) => {
-      const { stores } = buildComponents(getSettings(), silentLogger);
-      const endpoints = (await stores.endpoints.list()).map((e) => e.record).filter((e) => e.portMappings.length > 0);
-      if (opts.json) {
-        process.stdout.write(`${JSON.stringify(endpoints.map((e) => ({ endpoint: e.id, network: e.networkId, ports: e.portMappings })), null, 2)}\n`);
-        return;
-      }
-      for (const e of endpoints) {
-        for (const m of e.portMappings) {
-          process.stdout.write(`${shortId(e.id)}  ${m.hostIP ?? '0.0.0.0'}:${m.hostPort}->${m.containerPort}/${m.protocol}\n`);
-        }
-      }
-    });
-
   program
     .command('gc')
     .description('remove what Docker no longer knows: endpoints, networks, pools, reservations, CNI cache entries, links, rules')

@@ -82,6 +82,10 @@ export class SpawnPluginExecutor implements PluginExecutor {
       env: pluginEnvironment(env),
       timeoutMs,
       maxBuffer: MAX_PLUGIN_OUTPUT,
+      // Its own process group: a Ctrl-C in the server's terminal or a SIGTERM to
+      // the server's group (systemd's KillMode=control-group) must not kill a
+      // plugin halfway through an ADD or DEL; the server drains, the plugin ends.
+      detached: true,
     });
     if (run.timedOut) {
       throw new PluginError('TIMEOUT', `${plugin} (${verb}) timed out after ${timeoutMs} ms and was killed`);

@@ -35,6 +35,7 @@ export class PluginRunner {
       CNI_IFNAME: rt.ifName,
       CNI_ARGS: args.map(([key, value]) => `${key}=${value}`).join(';'),
       CNI_PATH: this.cniPath,
+      ...(rt.netnsOverride ? { CNI_NETNS_OVERRIDE: '1' } : {}),
     };
   }
 

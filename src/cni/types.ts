@@ -105,6 +105,12 @@ export interface RuntimeConf {
   args?: Array<[string, string]>;
   /** Capability name -> value (portMappings, ips, mac, bandwidth, dns, ...). */
   capabilityArgs?: Record<string, unknown>;
+  /**
+   * CNI_NETNS_OVERRIDE=1: `netns` is the caller's own namespace on purpose.
+   * Plugins built on skel ≥ 1.3 otherwise fail ADD after doing it ("plugin's
+   * netns and netns from CNI_NETNS should not be the same").
+   */
+  netnsOverride?: boolean;
 }
 
 /** What libcni caches per attachment (cniCacheV1). */

@@ -25,6 +25,8 @@ export const RPC = {
     discoverDelete: '/NetworkDriver.DiscoverDelete',
     programExternalConnectivity: '/NetworkDriver.ProgramExternalConnectivity',
     revokeExternalConnectivity: '/NetworkDriver.RevokeExternalConnectivity',
+    /** Docker ≥ 28, to drivers declaring GwAllocChecker: before CreateNetwork. */
+    gwAllocCheck: '/NetworkDriver.GwAllocCheck',
   },
   ipam: {
     getCapabilities: '/IpamDriver.GetCapabilities',
@@ -46,6 +48,8 @@ export const MAX_BODY_BYTES = 1024 * 1024;
 export const OPT = {
   generic: 'com.docker.network.generic',
   enableIPv6: 'com.docker.network.enable_ipv6',
+  /** Docker ≥ 28 sends it always; "false" makes an IPv6-only network (IPv4Data empty). */
+  enableIPv4: 'com.docker.network.enable_ipv4',
   internal: 'com.docker.network.internal',
   portMap: 'com.docker.network.portmap',
   exposedPorts: 'com.docker.network.endpoint.exposedports',
@@ -146,6 +150,18 @@ export type ExternalConnectivityRequest = z.infer<typeof ExternalConnectivityReq
 export interface NetworkCapabilities {
   Scope: 'local' | 'global';
   ConnectivityScope: 'local' | 'global';
+  /** Docker ≥ 28 then asks GwAllocCheck before CreateNetwork; older engines ignore it. */
+  GwAllocChecker?: boolean;
+}
+
+/** GwAllocCheck: the Options CreateNetwork will carry. */
+export const GwAllocCheckRequest = z.object({ Options: OptionsMap.nullish() });
+export type GwAllocCheckRequest = z.infer<typeof GwAllocCheckRequest>;
+
+/** True skips Docker's gateway reservation for that family. */
+export interface GwAllocCheckResponse {
+  SkipIPv4: boolean;
+  SkipIPv6: boolean;
 }
 
 /** One entry of com.docker.network.portmap (Proto is an IP protocol number). */
@@ -207,6 +223,7 @@ export type ReleaseAddressRequest = z.infer<typeof ReleaseAddressRequest>;
 // ---- the driver interfaces the HTTP layer calls -------------------------------
 export interface NetworkDriverApi {
   getCapabilities(): NetworkCapabilities;
+  gwAllocCheck(req: GwAllocCheckRequest): Promise<GwAllocCheckResponse>;
   createNetwork(req: CreateNetworkRequest): Promise<void>;
   deleteNetwork(req: DeleteNetworkRequest): Promise<void>;
   createEndpoint(req: CreateEndpointRequest): Promise<CreateEndpointResponse>;

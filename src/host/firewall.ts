@@ -4,6 +4,17 @@ import type { CommandRunner } from './command.js';
 import { assertLinkName } from './links.js';
 import { networkTag, networkTagsIn } from '../names.js';
 import { looksLikeCidr } from '../util/ip-math.js';
+import { KeyedLock } from '../util/keyed-lock.js';
+
+/**
+ * Every change is a read (iptables-save), a computed diff and a write
+ * (iptables-restore); two interleaved changes would each write a diff against
+ * a stale read (duplicate jumps, a -D of a rule the other already deleted).
+ * One queue per process, shared by every NetworkFirewall in it (driver,
+ * startup rule sync, reconciler).
+ */
+const FIREWALL_QUEUE = new KeyedLock();
+const serially = <T>(work: () => Promise<T>): Promise<T> => FIREWALL_QUEUE.withLock('iptables', work);
 
 /** Chains docker-cni owns. Shared by all networks; never removed (like CNI's shared CNI-* chains). */
 export const CHAINS = {
@@ -50,17 +61,21 @@ export class NetworkFirewall {
     for (const cidr of [...spec.subnetsV4, ...spec.subnetsV6]) {
       if (!looksLikeCidr(cidr)) throw new PluginError('INVALID_ARGUMENT', `invalid subnet "${cidr}"`);
     }
-    await this.apply('ipv4', spec.networkId, buildRules(spec, spec.subnetsV4));
-    if (spec.subnetsV6.length > 0 || (await this.hasTaggedRules('ipv6', spec.networkId))) {
-      await this.apply('ipv6', spec.networkId, spec.subnetsV6.length > 0 ? buildRules(spec, spec.subnetsV6) : emptyRules());
-    }
+    await serially(async () => {
+      await this.apply('ipv4', spec.networkId, buildRules(spec, spec.subnetsV4));
+      if (spec.subnetsV6.length > 0 || (await this.hasTaggedRules('ipv6', spec.networkId))) {
+        await this.apply('ipv6', spec.networkId, spec.subnetsV6.length > 0 ? buildRules(spec, spec.subnetsV6) : emptyRules());
+      }
+    });
   }
 
   /** Idempotent: removes every rule tagged with this network. */
   async removeNetwork(networkId: string): Promise<void> {
-    for (const family of ['ipv4', 'ipv6'] as const) {
-      if (await this.hasTaggedRules(family, networkId)) await this.apply(family, networkId, emptyRules());
-    }
+    await serially(async () => {
+      for (const family of ['ipv4', 'ipv6'] as const) {
+        if (await this.hasTaggedRules(family, networkId)) await this.apply(family, networkId, emptyRules());
+      }
+    });
   }
 
   /** Network-ID prefixes (12 chars) that have rules, for reconciliation. */

@@ -41,6 +41,11 @@ export class StagingNetnsPool {
     private readonly options: { refill?: boolean; maxIdle?: number } = {},
   ) {}
 
+  /** Namespaces this pool holds, idle or leased (a metrics gauge). */
+  get size(): number {
+    return this.all.size;
+  }
+
   /** Removes namespaces left by an earlier run (they may hold half-made links), then pre-creates `warm` namespaces. */
   async init(warm = 2): Promise<void> {
     for (const stale of await this.listExisting()) {

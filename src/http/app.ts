@@ -15,6 +15,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { IpamDriverApi, NetworkDriverApi } from '../docker/api.js';
 import { MAX_BODY_BYTES } from '../docker/api.js';
 import type { Logger } from '../log.js';
+import type { Metrics } from '../observability/metrics.js';
 import { parseJsonBody } from './body.js';
 import { NotImplementedError, describePath, errorReplier, sendJson } from './error-reply.js';
 import { logEachCall } from './logging.js';
@@ -26,6 +27,8 @@ export interface AppDeps {
   network: NetworkDriverApi;
   ipam: IpamDriverApi;
   logger: Logger;
+  /** Counted per call when the metrics listener is on. */
+  metrics?: Metrics;
 }
 
 export function createApp(deps: AppDeps): express.Express {
@@ -37,7 +40,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.set('x-powered-by', false);
   app.set('etag', false);
 
-  app.use(logEachCall(logger));
+  app.use(logEachCall(logger, deps.metrics));
   const replyWithError = errorReplier(logger);
 
   const readRawBody = express.raw({ type: () => true, limit: MAX_BODY_BYTES, inflate: false });

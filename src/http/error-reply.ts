@@ -92,6 +92,7 @@ export function errorReplier(logger: Logger) {
     const reply = toErrorReply(err, rpc);
     const message = oneLine(reply.message);
     res.locals['outcome'] = reply.unexpected ? 'crashed' : reply.status >= 500 ? 'failed' : 'rejected';
+    res.locals['errorCode'] = err instanceof PluginError ? err.code : 'INTERNAL';
     if (reply.unexpected) {
       const stack = err instanceof Error ? err.stack : undefined;
       logger.error({ rpc, path: req.path, err: message, stack }, 'unexpected error in request handler');

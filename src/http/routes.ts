@@ -5,6 +5,7 @@ import {
   CreateNetworkRequest,
   EndpointRequest,
   ExternalConnectivityRequest,
+  GwAllocCheckRequest,
   JoinRequest,
   NetworkRequest,
   RPC,
@@ -33,11 +34,17 @@ export interface RpcRoute {
 
 export function buildRoutes(network: NetworkDriverApi, ipam: IpamDriverApi): RpcRoute[] {
   const routes: RpcRoute[] = [];
-  const add = <S extends z.ZodType>(path: string, schema: S, call: RpcCall<z.output<S>>): void => {
+  const add = <S extends z.ZodType>(
+    path: string,
+    schema: S,
+    call: RpcCall<z.output<S>>,
+    onEmptyResend: EmptyResend = 'refuse',
+  ): void => {
     const name = rpcName(path);
     routes.push({
       path,
       async handle(rawBody) {
+        if (isEmptyObject(rawBody)) return answerEmptyResend(name, onEmptyResend);
         const parsed = schema.safeParse(rawBody);
         if (!parsed.success) throw new PluginError('INVALID_ARGUMENT', `${name}: ${describeIssues(parsed.error)}`);
         return call(parsed.data);
@@ -52,19 +59,20 @@ export function buildRoutes(network: NetworkDriverApi, ipam: IpamDriverApi): Rpc
   addBodyless(RPC.activate, () => ACTIVATE_RESPONSE);
 
   addBodyless(RPC.network.getCapabilities, () => network.getCapabilities());
+  add(RPC.network.gwAllocCheck, GwAllocCheckRequest, (req) => network.gwAllocCheck(req));
   add(RPC.network.createNetwork, CreateNetworkRequest, (req) => network.createNetwork(req));
-  add(RPC.network.deleteNetwork, NetworkRequest, (req) => network.deleteNetwork(req));
+  add(RPC.network.deleteNetwork, NetworkRequest, (req) => network.deleteNetwork(req), 'ack');
   add(RPC.network.createEndpoint, CreateEndpointRequest, (req) => network.createEndpoint(req));
   add(RPC.network.endpointOperInfo, EndpointRequest, (req) => network.endpointOperInfo(req));
-  add(RPC.network.deleteEndpoint, EndpointRequest, (req) => network.deleteEndpoint(req));
+  add(RPC.network.deleteEndpoint, EndpointRequest, (req) => network.deleteEndpoint(req), 'ack');
   add(RPC.network.join, JoinRequest, (req) => network.join(req));
-  add(RPC.network.leave, EndpointRequest, (req) => network.leave(req));
+  add(RPC.network.leave, EndpointRequest, (req) => network.leave(req), 'ack');
   add(RPC.network.programExternalConnectivity, ExternalConnectivityRequest, (req) =>
     network.programExternalConnectivity(req),
-  );
+  'ack');
   add(RPC.network.revokeExternalConnectivity, ExternalConnectivityRequest, (req) =>
     network.revokeExternalConnectivity(req),
-  );
+  'ack');
   // Swarm-only calls. We report Scope "local", so Docker never sends them. Discover*
   // are pure notifications, so acknowledging them is harmless and truthful.
   // Allocate/Free would ask us to reserve resources cluster-wide, which a local
@@ -81,8 +89,33 @@ export function buildRoutes(network: NetworkDriverApi, ipam: IpamDriverApi): Rpc
   addBodyless(RPC.ipam.getCapabilities, () => ipam.getCapabilities());
   addBodyless(RPC.ipam.getDefaultAddressSpaces, () => ipam.getDefaultAddressSpaces());
   add(RPC.ipam.requestPool, RequestPoolRequest, (req) => ipam.requestPool(req));
-  add(RPC.ipam.releasePool, ReleasePoolRequest, (req) => ipam.releasePool(req));
+  add(RPC.ipam.releasePool, ReleasePoolRequest, (req) => ipam.releasePool(req), 'ack');
   add(RPC.ipam.requestAddress, RequestAddressRequest, (req) => ipam.requestAddress(req));
-  add(RPC.ipam.releaseAddress, ReleaseAddressRequest, (req) => ipam.releaseAddress(req));
+  add(RPC.ipam.releaseAddress, ReleaseAddressRequest, (req) => ipam.releaseAddress(req), 'ack');
   return routes;
+}
+
+/**
+ * Docker's plugin client encodes a call's body into a buffer once and, when the
+ * connection breaks after the body was written, resends the same (now drained)
+ * buffer: the resend arrives with an EMPTY body (moby pkg/plugins/client.go,
+ * callWithRetry). No real call of a route with a schema is ever `{}`.
+ * - 'ack': the call only removes or announces something; nothing names what,
+ *   so answer 200 and leave whatever the first attempt left to the reconciler
+ *   (Docker no longer lists it). Leave, PEC and Revoke do no work here at all.
+ * - 'refuse': the call must return something we cannot know (an address, an
+ *   interface); fail with a message that says why.
+ */
+export type EmptyResend = 'ack' | 'refuse';
+
+function isEmptyObject(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length === 0;
+}
+
+function answerEmptyResend(name: string, policy: EmptyResend): object {
+  if (policy === 'ack') return {};
+  throw new PluginError(
+    'INVALID_ARGUMENT',
+    `${name}: empty request body (Docker resends a call with an empty body when its connection to the plugin broke mid-call, e.g. a plugin restart); nothing to act on`,
+  );
 }

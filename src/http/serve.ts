@@ -15,31 +15,62 @@ const SOCKET_DIR_MODE = 0o755;
 /** How long a connect probe waits before deciding nobody serves an existing socket file. */
 const PROBE_TIMEOUT_MS = 1000;
 
-export async function serveUnixSocket(app: RequestListener, socketPath: string): Promise<http.Server> {
+/** systemd socket activation (sd_listen_fds): the first passed descriptor is 3. */
+const SD_LISTEN_FDS_START = 3;
+
+/** The socket systemd passed us, if it passed exactly one to this very process. */
+export function activationFd(env: NodeJS.ProcessEnv = process.env, pid = process.pid): number | undefined {
+  if (env.LISTEN_PID !== String(pid)) return undefined;
+  return env.LISTEN_FDS === '1' ? SD_LISTEN_FDS_START : undefined;
+}
+
+/** Servers listening on a socket systemd owns (it outlives this process). */
+const activated = new WeakSet<http.Server>();
+
+export async function serveUnixSocket(app: RequestListener, socketPath: string, fd = activationFd()): Promise<http.Server> {
+  // Every reply ends its connection. Docker's client keeps idle connections and
+  // writes the next call into one; if we close an idle connection as it does
+  // (shutdown, keep-alive timeout), the call fails after its body was consumed
+  // and Docker resends it EMPTY. A fresh dial per call costs ~0.1 ms on a unix socket.
+  const server = http.createServer((req, res) => {
+    res.setHeader('Connection', 'close');
+    app(req, res);
+  });
+  if (fd !== undefined) {
+    // systemd made the socket (path, mode, owner) and keeps it across our restarts.
+    delete process.env.LISTEN_FDS;
+    delete process.env.LISTEN_PID;
+    delete process.env.LISTEN_FDNAMES;
+    await listen(server, { fd }, `systemd socket fd ${fd}`);
+    activated.add(server);
+    return server;
+  }
   await mkdir(path.dirname(socketPath), { recursive: true, mode: SOCKET_DIR_MODE });
   await removeStaleSocket(socketPath);
-
-  const server = http.createServer(app);
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: Error): void => {
-      reject(new PluginError('HOST_FAILED', `cannot listen on ${socketPath}: ${err.message}`, { cause: err }));
-    };
-    server.once('error', onError);
-    server.listen(socketPath, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
+  await listen(server, { path: socketPath }, socketPath);
   // Between listen and chmod the socket has the umask's mode (0755 under the usual
   // 022), and connecting to a unix socket needs write permission, so nobody but the
   // owner can reach it in that window either.
   try {
     await chmod(socketPath, SOCKET_MODE);
   } catch (err) {
-    await closeServer(server);
+    server.close();
     throw new PluginError('HOST_FAILED', `cannot chmod ${socketPath}: ${(err as Error).message}`, { cause: err });
   }
   return server;
+}
+
+function listen(server: http.Server, where: net.ListenOptions | { fd: number }, what: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onError = (err: Error): void => {
+      reject(new PluginError('HOST_FAILED', `cannot listen on ${what}: ${err.message}`, { cause: err }));
+    };
+    server.once('error', onError);
+    server.listen(where, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
 }
 
 /**
@@ -95,11 +126,66 @@ function probeSocket(socketPath: string): Promise<'alive' | 'stale'> {
   });
 }
 
+/** How long the accept queue must stay empty after the socket file is gone before we stop accepting. */
+export const DRAIN_QUIET_MS = 150;
+/** In-flight calls get this long (a CNI ADD with slow plugins) before their connections are cut. */
+export const DRAIN_CAP_MS = 60_000;
+
 /**
- * Stops accepting calls and waits for in-flight ones (a half-done CNI teardown
- * is worse than a slow shutdown), cutting remaining connections after graceMs.
- * Node removes the socket file when the server closes.
+ * Stops serving without breaking a connection Docker may be writing to:
+ * 1. the socket file goes first, so new dials fail with ENOENT, which Docker
+ *    retries (backoff 1, 2, 4, 8 s) with the FULL body, reaching the next
+ *    instance (under socket activation systemd keeps the socket and its queue
+ *    for the next instance instead);
+ * 2. connections already queued in the backlog are still accepted until the
+ *    queue stays empty for quietMs: closing the listener would reset them
+ *    after Docker wrote its call into them;
+ * 3. the listener closes and every accepted connection is served to its end
+ *    (each reply closes its connection); none is cut as "idle", since a fresh
+ *    one is idle until its request is parsed.
+ * Idle, this takes quietMs.
  */
+export async function drainServer(
+  server: http.Server,
+  socketPath: string,
+  opts: { quietMs?: number; capMs?: number } = {},
+): Promise<void> {
+  if (!server.listening) return;
+  const quietMs = opts.quietMs ?? DRAIN_QUIET_MS;
+  if (!activated.has(server)) {
+    await unlink(socketPath).catch(() => undefined);
+    await untilQuiet(server, quietMs);
+  }
+  // Node's close() also destroys connections it deems idle, which includes one
+  // accepted a moment ago whose request is not parsed yet.
+  server.closeIdleConnections = () => undefined;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => server.closeAllConnections(), opts.capMs ?? DRAIN_CAP_MS);
+    timer.unref();
+    server.close((err) => {
+      clearTimeout(timer);
+      if (err) reject(err);
+      else resolve();
+    });
+  });
+}
+
+function untilQuiet(server: http.Server, quietMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    let timer = setTimeout(done, quietMs);
+    function onConnection(): void {
+      clearTimeout(timer);
+      timer = setTimeout(done, quietMs);
+    }
+    function done(): void {
+      server.off('connection', onConnection);
+      resolve();
+    }
+    server.on('connection', onConnection);
+  });
+}
+
+/** Stops a server whose callers are all known (tests): waits for calls in flight, cutting them after graceMs. */
 export function closeServer(server: http.Server, graceMs = 10_000): Promise<void> {
   return new Promise((resolve, reject) => {
     if (!server.listening) {
@@ -113,6 +199,5 @@ export function closeServer(server: http.Server, graceMs = 10_000): Promise<void
       if (err) reject(err);
       else resolve();
     });
-    server.closeIdleConnections();
   });
 }

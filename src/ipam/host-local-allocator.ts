@@ -34,7 +34,9 @@ export interface IpamPluginRunner {
 
 /**
  * host-local never enters the netns, but 1.1.1 refuses ADD with an empty
- * CNI_NETNS ("required env variables [CNI_NETNS] missing"), so give it our own.
+ * CNI_NETNS ("required env variables [CNI_NETNS] missing"), so give it our own,
+ * and say so with CNI_NETNS_OVERRIDE: plugins ≥ 1.3 fail an ADD into their own
+ * namespace otherwise (after allocating).
  */
 export const HOST_LOCAL_NETNS = '/proc/self/ns/net';
 const HOST_LOCAL_CNI_VERSION = '1.0.0';
@@ -82,6 +84,7 @@ export class HostLocalAllocator implements AddressAllocator {
     const rt: RuntimeConf = {
       containerId: newAllocationId(),
       netns: HOST_LOCAL_NETNS,
+      netnsOverride: true,
       ifName: CHAIN_IFNAME,
       ...(requested ? { args: [[CNI_ARG.ignoreUnknown, '1'], [CNI_ARG.ip, formatIp(requested)]] as Array<[string, string]> } : {}),
     };
@@ -114,7 +117,7 @@ export class HostLocalAllocator implements AddressAllocator {
     const reservation = await this.store.reservationOf(record.poolId, addr);
     if (!reservation) return false;
     const ip = formatIp(addr);
-    await this.runPlugin('DEL', this.netconf(record, true), { containerId: reservation.containerId, netns: HOST_LOCAL_NETNS, ifName: reservation.ifName });
+    await this.runPlugin('DEL', this.netconf(record, true), { containerId: reservation.containerId, netns: HOST_LOCAL_NETNS, netnsOverride: true, ifName: reservation.ifName });
     const after = await this.store.reservationOf(record.poolId, addr);
     if (after && after.containerId === reservation.containerId && after.ifName === reservation.ifName) {
       throw new PluginError('CNI_FAILED', `host-local DEL succeeded but ${ip} is still allocated to ${reservation.containerId}`);
@@ -155,7 +158,7 @@ export class HostLocalAllocator implements AddressAllocator {
 
   private async bestEffortDel(netconf: IpamNetConf, rt: RuntimeConf, poolId: string): Promise<void> {
     try {
-      await this.runner.execIpam('DEL', netconf, { containerId: rt.containerId, netns: rt.netns, ifName: rt.ifName });
+      await this.runner.execIpam('DEL', netconf, { containerId: rt.containerId, netns: rt.netns, netnsOverride: true, ifName: rt.ifName });
     } catch (err) {
       this.logger.warn({ poolId, containerId: rt.containerId, err }, 'cleanup DEL after a failed allocation failed');
     }

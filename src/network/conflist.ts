@@ -97,6 +97,21 @@ export function gatewayFromResult(result: CniResult | undefined, v6: boolean): s
 }
 
 /**
+ * Main plugins whose containers have no gateway on the host: the router is
+ * somewhere on the parent's segment (macvlan, ipvlan) or the device is handed
+ * over as is (host-device). Docker ≥ 28 asks (GwAllocCheck) whether to reserve
+ * a gateway address; for these it would only take an address from the pool.
+ * ptp is not among them: its host end carries the gateway address.
+ */
+const GATEWAY_LESS_TYPES = new Set(['macvlan', 'ipvlan', 'host-device']);
+
+/** True when the chain's main plugin gives containers no host-side gateway. */
+export function chainIsGatewayLess(conflist: Pick<NetConfList, 'plugins'>): boolean {
+  const main = conflist.plugins[0];
+  return main !== undefined && GATEWAY_LESS_TYPES.has(main.type);
+}
+
+/**
  * Plugins that give the container a point-to-point link: the peer is reached
  * through the host, never on-link. Docker re-applies the address with the
  * pool's prefix after moving the link, which makes the whole pool on-link, so

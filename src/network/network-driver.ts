@@ -7,6 +7,8 @@ import {
   type DeleteNetworkRequest,
   type EndpointRequest,
   type ExternalConnectivityRequest,
+  type GwAllocCheckRequest,
+  type GwAllocCheckResponse,
   type IPAMData,
   type JoinRequest,
   type JoinResponse,
@@ -17,7 +19,7 @@ import { PluginError, invalid, wrapError } from '../errors.js';
 import type { NetworkFirewallSpec } from '../host/firewall.js';
 import { bridgeNameFor, generatedCniName, shortId } from '../names.js';
 import { KeyedLock } from '../util/keyed-lock.js';
-import { chainDeclaresCapability, generatedConfList, poolsOf } from './conflist.js';
+import { chainDeclaresCapability, chainIsGatewayLess, generatedConfList, poolsOf } from './conflist.js';
 import type { NetworkDriverDeps } from './driver-deps.js';
 import { assertCidr } from './endpoint-plan.js';
 import { EndpointOps } from './endpoint-ops.js';
@@ -69,7 +71,29 @@ export class NetworkDriver implements NetworkDriverApi {
   }
 
   getCapabilities(): NetworkCapabilities {
-    return { Scope: 'local', ConnectivityScope: 'local' };
+    return { Scope: 'local', ConnectivityScope: 'local', GwAllocChecker: true };
+  }
+
+  /**
+   * Docker ≥ 28, before CreateNetwork: no gateway address for an internal
+   * network (nothing routes it) or a gateway-less chain (macvlan, ipvlan,
+   * host-device). Options that CreateNetwork would refuse are left to it, so
+   * the user sees its message rather than this one's.
+   */
+  async gwAllocCheck(req: GwAllocCheckRequest): Promise<GwAllocCheckResponse> {
+    const keep: GwAllocCheckResponse = { SkipIPv4: false, SkipIPv6: false };
+    try {
+      if (isTrue(req.Options?.[OPT.internal])) return { SkipIPv4: true, SkipIPv6: true };
+      const opts = parseNetworkOptions(readGenericOptions(req.Options));
+      if (opts.cniNetwork === undefined) return keep;
+      const conflist = await this.deps.loadConfList(opts.cniNetwork);
+      const skip = chainIsGatewayLess(conflist);
+      if (skip) this.deps.logger.info({ cni: conflist.name }, 'gateway-less chain: Docker reserves no gateway address');
+      return { SkipIPv4: skip, SkipIPv6: skip };
+    } catch (err) {
+      this.deps.logger.debug({ err }, 'GwAllocCheck: options left to CreateNetwork to refuse');
+      return keep;
+    }
   }
 
   // ---- networks ---------------------------------------------------------------
@@ -154,7 +178,7 @@ export class NetworkDriver implements NetworkDriverApi {
     if (tuning.length === 0) return;
     this.deps.logger.warn(
       { cni: conflist.name, sysctl: tuning.map((p) => p.sysctl) },
-      'tuning sysctls do not reach the container (the chain runs in a staging netns); use docker run --sysctl instead. mtu, mac and promisc do apply',
+      'tuning sysctls do not reach the container (the chain runs in a staging netns); set them per endpoint with --network name=N,driver-opt=com.docker.network.endpoint.sysctls=net.ipv4.conf.IFNAME.x=v (Docker >= 27) or docker run --sysctl. mtu, mac and promisc do apply',
     );
   }
 

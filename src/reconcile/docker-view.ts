@@ -5,8 +5,8 @@ export interface DockerNetworkView {
   id: string;
   name: string;
   subnets: string[];
-  /** Endpoint IDs and addresses (bare IPs) of attached containers. */
-  endpoints: Array<{ id: string; addresses: string[] }>;
+  /** Endpoint IDs and addresses (bare IPs) of attached containers, and the containers (for the CLI). */
+  endpoints: Array<{ id: string; addresses: string[]; containerId?: string; containerName?: string }>;
 }
 
 export interface DockerView {
@@ -22,7 +22,7 @@ interface NetworkSummary {
 
 interface NetworkDetail {
   IPAM?: { Config?: Array<{ Subnet?: string }> | null } | null;
-  Containers?: Record<string, { EndpointID?: string; IPv4Address?: string; IPv6Address?: string }> | null;
+  Containers?: Record<string, { Name?: string; EndpointID?: string; IPv4Address?: string; IPv6Address?: string }> | null;
 }
 
 /**
@@ -43,11 +43,13 @@ export function dockerApiView(socketPath: string, timeoutMs = 10_000): DockerVie
           id: summary.Id,
           name: typeof summary.Name === 'string' ? summary.Name : '',
           subnets: (detail.IPAM?.Config ?? []).map((c) => c.Subnet ?? '').filter(Boolean),
-          endpoints: Object.values(detail.Containers ?? {})
-            .filter((c) => c.EndpointID)
-            .map((c) => ({
+          endpoints: Object.entries(detail.Containers ?? {})
+            .filter(([, c]) => c.EndpointID)
+            .map(([containerId, c]) => ({
               id: c.EndpointID as string,
               addresses: [bareIp(c.IPv4Address), bareIp(c.IPv6Address)].filter((a): a is string => !!a),
+              containerId,
+              containerName: c.Name ?? '',
             })),
         });
       }

@@ -73,7 +73,8 @@ export class RecordStore<T extends object> implements Store<T> {
         const raw = await readJsonIfExists<unknown>(join(this.dir, name));
         if (raw !== undefined) out.push({ id, record: this.codec.decode(raw) });
       } catch (err) {
-        onCorrupt?.(id, err);
+        // Typed like get()'s, so callers can report the code and the record it names.
+        onCorrupt?.(id, err instanceof PluginError ? err : new PluginError('STATE_FAILED', `reading ${this.kind} record ${id}: ${(err as Error).message}`, { cause: err }));
       }
     }
     return out;

@@ -10,6 +10,8 @@ export interface CaptureOptions {
   env?: Record<string, string>;
   timeoutMs?: number;
   maxBuffer?: number;
+  /** Runs the program in its own process group. */
+  detached?: boolean;
 }
 
 export interface CaptureResult {
@@ -30,6 +32,7 @@ export function spawnCapture(file: string, args: readonly string[], options: Cap
     const child = spawn(file, args, {
       stdio: ['pipe', 'pipe', 'pipe'],
       ...(options.env ? { env: options.env } : {}),
+      ...(options.detached ? { detached: true } : {}),
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];

@@ -23,6 +23,7 @@ import { execa } from 'execa';
 import { dockerAvailable, isRoot, skipUnless } from '../helpers/prereq.js';
 import { DOCKER_BIN, IDLE_COMMAND, REPO_ROOT, TEST_IMAGE, ensureTestImage, freeSubnet, randomHex, uniqueName } from '../helpers/engine.js';
 import { DaemonUnderTest } from '../helpers/dockerd-under-test.js';
+import { hostDockerdBinary } from '../helpers/dockerd-process.js';
 import { assertNoLeaks, takeSnapshot } from '../helpers/host-snapshot.js';
 import { TEST_AUTO_POOLS_V4, pluginSource, type PluginSource } from './managed-plugin.js';
 
@@ -41,10 +42,6 @@ const skip = skipUnless([
 async function inNamespace(pid: number, argv: readonly string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
   const r = await execa('nsenter', ['--target', String(pid), '--mount', '--', ...argv], { reject: false, timeout: 30_000 });
   return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout).trim(), stderr: String(r.stderr).trim() };
-}
-
-function hostDockerd(): string {
-  return ['/usr/sbin/dockerd', '/usr/bin/dockerd'].find((path) => existsSync(path)) ?? 'dockerd';
 }
 
 describe('managed plugin on a host without any CNI or state directory', { skip }, () => {
@@ -72,10 +69,10 @@ describe('managed plugin on a host without any CNI or state directory', { skip }
       exe: '/usr/bin/unshare',
       argv: [
         'unshare', '--mount', '--propagation', 'slave', '--',
-        hostDockerd(),
+        hostDockerdBinary(),
         '--data-root', dataRoot,
         '--exec-root', execRoot,
-        '--pidfile', daemon.socket.replace(/\.sock$/, '.pid'),
+        '--pidfile', daemon.pidFile,
         '-H', `unix://${daemon.socket}`,
         '--bridge', 'none', '--iptables=false', '--ip6tables=false',
       ],

@@ -87,6 +87,8 @@ export function engineEnv(engine) {
   const env = { DOCKER_CNI_TEST_ENGINE: engine };
   const fetched = fetchedEngines();
   if (fetched?.COMPOSE2_BIN && existsSync(fetched.COMPOSE2_BIN)) env.DOCKER_CNI_TEST_COMPOSE2_BIN = fetched.COMPOSE2_BIN;
+  // For flags only a newer client has (e.g. --ipv4=false); the tests' default client stays 20.10's.
+  if (fetched?.DOCKER28_CLIENT && existsSync(fetched.DOCKER28_CLIENT)) env.DOCKER_CNI_TEST_DOCKER28_CLIENT = fetched.DOCKER28_CLIENT;
   if (engine === '28' && fetched) {
     env.PATH = `${fetched.DOCKER28_BIN_DIR}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`;
     env.DOCKER_BUILD_CLIENT = fetched.DOCKER28_CLIENT;

@@ -96,6 +96,7 @@ export class FakeNetworkDriver implements NetworkDriverApi {
   constructor(readonly log: CallLog = new CallLog()) {
     this.engine = new Programmable<NetworkDriverApi>('network', log, {
       getCapabilities: () => ({ Scope: 'local', ConnectivityScope: 'local' }),
+      gwAllocCheck: async () => ({ SkipIPv4: false, SkipIPv6: false }),
       createNetwork: async () => undefined,
       deleteNetwork: async () => undefined,
       createEndpoint: async () => ({}),
@@ -134,6 +135,9 @@ export class FakeNetworkDriver implements NetworkDriverApi {
 
   getCapabilities(): ReturnType<NetworkDriverApi['getCapabilities']> {
     return this.engine.invoke('getCapabilities', undefined) as ReturnType<NetworkDriverApi['getCapabilities']>;
+  }
+  gwAllocCheck(req: Parameters<NetworkDriverApi['gwAllocCheck']>[0]): ReturnType<NetworkDriverApi['gwAllocCheck']> {
+    return this.async('gwAllocCheck', req);
   }
   createNetwork(req: Parameters<NetworkDriverApi['createNetwork']>[0]): Promise<void> {
     return this.async('createNetwork', req);

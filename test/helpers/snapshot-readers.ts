@@ -27,9 +27,10 @@ const nonEmptyLines = (text: string): string[] =>
 export function parseLinks(output: string): string[] {
   const links: string[] = [];
   for (const line of output.split('\n')) {
-    const match = /^\d+:\s+([^:@\s]+)(?:@\S+)?:\s.*?(?:\smaster\s(\S+))?\s/.exec(line);
-    if (!match) continue;
-    links.push(match[2] ? `${match[1]} master ${match[2]}` : `${match[1]}`);
+    const name = /^\d+:\s+([^:@\s]+)/.exec(line)?.[1];
+    if (!name) continue;
+    const master = /\smaster\s(\S+)/.exec(line)?.[1];
+    links.push(master ? `${name} master ${master}` : name);
   }
   return links.sort();
 }

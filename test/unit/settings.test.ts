@@ -28,6 +28,7 @@ describe('loadSettings', () => {
       DOCKER_CNI_RECONCILE_INTERVAL_MS: '0',
       DOCKER_SOCKET: '/tmp/docker.sock',
       DOCKER_CNI_STAGING_PREFIX: 'dcni-t1',
+      DOCKER_CNI_METRICS_LISTEN: '127.0.0.1:9464',
       UNRELATED: 'ignored',
     });
     const expected: Settings = {
@@ -44,6 +45,7 @@ describe('loadSettings', () => {
       reconcileIntervalMs: 0,
       dockerSocket: '/tmp/docker.sock',
       stagingPrefix: 'dcni-t1',
+      metricsListen: '127.0.0.1:9464',
     };
     assert.deepEqual(settings, expected);
   });

@@ -35,6 +35,7 @@ export class HostLocalRunner implements IpamPluginRunner {
       CNI_IFNAME: rt.ifName,
       CNI_ARGS: (rt.args ?? []).map(([key, value]) => `${key}=${value}`).join(';'),
       CNI_PATH: HOST_LOCAL_DIR,
+      ...(rt.netnsOverride ? { CNI_NETNS_OVERRIDE: '1' } : {}),
     };
     const stdout = (await this.executor.execPlugin(this.binary, Buffer.from(JSON.stringify(netconf)), env, TIMEOUT_MS)).toString();
     if (verb === 'DEL' || stdout.trim() === '') return undefined;

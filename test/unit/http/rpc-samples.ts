@@ -9,6 +9,7 @@ import {
   CreateNetworkRequest,
   EndpointRequest,
   ExternalConnectivityRequest,
+  GwAllocCheckRequest,
   JoinRequest,
   NetworkRequest,
   RPC,
@@ -95,6 +96,13 @@ export const RPC_SAMPLES: readonly RpcSample[] = [
     body: { NetworkID: NET_ID, EndpointID: EP_ID },
     target: { api: 'network', method: 'deleteEndpoint' },
     schema: EndpointRequest,
+    okStatus: 200,
+  },
+  {
+    path: RPC.network.gwAllocCheck,
+    body: { Options: { 'com.docker.network.enable_ipv4': true, 'com.docker.network.generic': { 'cni.network': 'mvnet' } } },
+    target: { api: 'network', method: 'gwAllocCheck' },
+    schema: GwAllocCheckRequest,
     okStatus: 200,
   },
   {

@@ -104,6 +104,20 @@ describe('IpamDriver basics', () => {
     assert.equal(record?.automatic, true);
   });
 
+  test('Docker\'s RequestPool retry loop (leases kept while it asks again): a different pool each time, and the leftovers released cleanly', async () => {
+    const tries = [];
+    for (let i = 0; i < 3; i++) tries.push(await h.driver.requestPool(poolReq()));
+    assert.equal(new Set(tries.map((t) => t.Pool)).size, 3, tries.map((t) => t.Pool).join(' '));
+    const [rejected1, rejected2, kept] = tries as [(typeof tries)[0], (typeof tries)[0], (typeof tries)[0]];
+    await h.driver.releasePool({ PoolID: rejected1.PoolID });
+    await h.driver.releasePool({ PoolID: rejected2.PoolID });
+    assert.deepEqual((await h.driver.listPools()).map((p) => p.poolId), [kept.PoolID]);
+    // The released subnets are free again; the kept one is not handed out twice.
+    const next = await h.driver.requestPool(poolReq());
+    assert.notEqual(next.Pool, kept.Pool);
+    assert.ok([rejected1.Pool, rejected2.Pool].includes(next.Pool), `expected a released pool back, got ${next.Pool}`);
+  });
+
   test('automatic IPv6 pool uses the v6 defaults', async () => {
     h.routes.push('fd7d:c11d:4e7::/64');
     const res = await h.driver.requestPool(poolReq({ V6: true }));
@@ -307,7 +321,7 @@ describe('IpamDriver addresses', () => {
       '10.231.9.40': { containerId: 'other-runtime-123', ifName: 'eth3' },
     });
     await h.driver.releaseAddress({ PoolID: pool.PoolID, Address: '10.231.9.40' });
-    assert.deepEqual(h.runner.dels().at(-1)!.rt, { containerId: 'other-runtime-123', netns: '/proc/self/ns/net', ifName: 'eth3' });
+    assert.deepEqual(h.runner.dels().at(-1)!.rt, { containerId: 'other-runtime-123', netns: '/proc/self/ns/net', netnsOverride: true, ifName: 'eth3' });
   });
 
   test('a failed ADD is followed by a DEL of its allocation ID', async () => {

@@ -172,6 +172,35 @@ describe('createNetwork', () => {
     assert.equal(h.firewall.ensured[0]?.masquerade, false, 'a user conflist masquerades itself if it wants to');
   });
 
+  test('GwAllocChecker: declared; Docker reserves no gateway for internal networks and macvlan/ipvlan chains, and keeps it for bridges and ptp', async () => {
+    assert.equal(driver.getCapabilities().GwAllocChecker, true);
+    const check = (generic: Record<string, string>, internal = false) =>
+      driver.gwAllocCheck({ Options: networkRequest(net, { generic, internal }).Options });
+    assert.deepEqual(await check({}), { SkipIPv4: false, SkipIPv6: false });
+    assert.deepEqual(await check({}, true), { SkipIPv4: true, SkipIPv6: true });
+    await h.writeConfList('10-usernet.conflist', USER_CONFLIST);
+    assert.deepEqual(await check({ 'cni.network': 'usernet' }), { SkipIPv4: false, SkipIPv6: false });
+    await h.writeConfList('20-mv.conflist', { cniVersion: '1.0.0', name: 'mvnet', plugins: [{ type: 'macvlan', master: 'eth0', ipam: { type: 'host-local' } }] });
+    assert.deepEqual(await check({ 'cni.network': 'mvnet' }), { SkipIPv4: true, SkipIPv6: true });
+    await h.writeConfList('21-p2p.conflist', { cniVersion: '1.0.0', name: 'p2pnet', plugins: [{ type: 'ptp', ipam: { type: 'host-local' } }] });
+    assert.deepEqual(await check({ 'cni.network': 'p2pnet' }), { SkipIPv4: false, SkipIPv6: false }, 'ptp puts the gateway on its host end');
+    // Options CreateNetwork refuses are left to it (its message names them).
+    assert.deepEqual(await check({ 'cni.network': 'nosuchnet' }), { SkipIPv4: false, SkipIPv6: false });
+    assert.equal(await h.networksStore.get(net), undefined, 'the check records nothing');
+  });
+
+  test('an IPv6-only network (Docker ≥ 28, enable_ipv4=false, IPv4Data empty): a bridge with the IPv6 pool and gateway only', async () => {
+    const request = networkRequest(net, { v4: [], v6: [{ pool: 'fd7d:c11d:4e7:90::/64', gateway: 'fd7d:c11d:4e7:90::1/64' }] });
+    request.Options = { ...request.Options, [OPT.enableIPv4]: 'false' };
+    await driver.createNetwork(request);
+    const record = await h.networksStore.get(net);
+    assert.deepEqual(record?.ipv4, []);
+    assert.deepEqual(record?.ipv6, [{ pool: 'fd7d:c11d:4e7:90::/64', gateway: 'fd7d:c11d:4e7:90::1' }]);
+    assert.equal(record?.conflist.plugins[0]?.isGateway, true);
+    assert.deepEqual(h.firewall.ensured[0]?.subnetsV4, []);
+    assert.deepEqual(h.firewall.ensured[0]?.subnetsV6, ['fd7d:c11d:4e7:90::/64']);
+  });
+
   test('cni.network naming a missing conflist: NOT_FOUND naming it, no record, no firewall rules', async () => {
     const err = await rejectsWith(driver.createNetwork(networkRequest(net, { generic: { 'cni.network': 'nosuchnet' } })), 'NOT_FOUND');
     assert.match(err.message, /^CreateNetwork: /);

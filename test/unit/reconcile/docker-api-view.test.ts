@@ -44,7 +44,7 @@ describe('dockerApiView', () => {
 
   test('lists networks with subnets and endpoint addresses; IDs that are not hex are never put into a path', async () => {
     const networks = await dockerApiView(socket).networks();
-    assert.deepEqual(networks, [{ id: NET, name: 'n1', subnets: ['10.231.9.0/24'], endpoints: [{ id: 'e1', addresses: ['10.231.9.2'] }] }]);
+    assert.deepEqual(networks, [{ id: NET, name: 'n1', subnets: ['10.231.9.0/24'], endpoints: [{ id: 'e1', addresses: ['10.231.9.2'], containerId: 'c1', containerName: '' }] }]);
     assert.ok(!seen.some((s) => s.includes('bad')));
   });
 
