@@ -4,7 +4,7 @@
  */
 import type { Server } from 'node:http';
 import { join } from 'node:path';
-import { CniRuntime, ExecaPluginExecutor, confListSubnets, loadConfListByName } from './cni/index.js';
+import { CniRuntime, SpawnPluginExecutor, confListSubnets, loadConfListByName } from './cni/index.js';
 import { ConfSync } from './confsync/conf-sync.js';
 import { writeStatus } from './confsync/status.js';
 import { runCommand as hostCommand } from './host/command.js';
@@ -25,7 +25,7 @@ import { createPromMetrics, noopMetrics, type Metrics } from './observability/me
 import { NetworkDriver } from './network/network-driver.js';
 import { probeHostPort } from './host/ports.js';
 import { ENDPOINT_CODEC, NETWORK_CODEC, type EndpointRecord, type NetworkRecord } from './network/records.js';
-import { dockerodeNetworkAdmin, dockerodeView } from './reconcile/docker-view.js';
+import { dockerApiView, dockerNetworkAdmin } from './reconcile/docker-view.js';
 import { EngineGuard } from './reconcile/engine-guard.js';
 import { Reconciler, type ReconcileTargets } from './reconcile/reconciler.js';
 import { driverNameOf, type Settings } from './settings.js';
@@ -51,7 +51,7 @@ export interface PluginComponents {
 
 /** Builds the drivers on the real host implementations, without serving. Used by `serve` and the CLI. */
 export function buildComponents(settings: Settings, logger: Logger, metrics: Metrics = noopMetrics): PluginComponents {
-  const executor = instrumentExecutor(new ExecaPluginExecutor(), metrics);
+  const executor = instrumentExecutor(new SpawnPluginExecutor(), metrics);
   const runCommand = instrumentCommandRunner(hostCommand, metrics);
   const cni = new CniRuntime({
     binDirs: settings.binDirs,
@@ -65,10 +65,10 @@ export function buildComponents(settings: Settings, logger: Logger, metrics: Met
     endpoints: new RecordStore<EndpointRecord>(settings.stateDir, 'endpoints', false, ENDPOINT_CODEC),
     pools: new RecordStore<PoolRecord>(settings.stateDir, 'pools', true, POOL_CODEC),
   };
-  const staging = new StagingNetnsPool(settings.stagingPrefix, runCommand, logger);
+  const staging = new StagingNetnsPool(settings.stagingPrefix, runCommand, logger, { refill: true });
   const firewall = new NetworkFirewall(runCommand, logger);
   // A short timeout: startup waits for this answer once.
-  const dockerView = dockerodeView(settings.dockerSocket, 3_000);
+  const dockerView = dockerApiView(settings.dockerSocket, 3_000);
   const engineGuard = new EngineGuard(() => dockerView.firewallBackend?.() ?? Promise.resolve(undefined), logger);
   const network = new NetworkDriver({
     networks: stores.networks,
@@ -83,6 +83,7 @@ export function buildComponents(settings: Settings, logger: Logger, metrics: Met
     probePort: probeHostPort,
     engineProblem: () => engineGuard.problem(),
     logger,
+    backgroundTeardown: true,
   });
   const ipam = new IpamDriver({
     pools: stores.pools,
@@ -113,7 +114,7 @@ export function buildComponents(settings: Settings, logger: Logger, metrics: Met
   const reconcilerWithGrace = (graceMs?: number): Reconciler =>
     new Reconciler({
       targets,
-      docker: dockerodeView(settings.dockerSocket),
+      docker: dockerApiView(settings.dockerSocket),
       hostLocalDataDir: settings.hostLocalDataDir,
       logger,
       ...(graceMs !== undefined ? { graceMs } : {}),
@@ -189,8 +190,8 @@ export async function startPlugin(settings: Settings, logger: Logger): Promise<R
     ? new ConfSync({
         confDir: settings.confDir,
         driver: driverNameOf(settings),
-        docker: dockerodeNetworkAdmin(settings.dockerSocket),
-        locatePlugin: (type) => new ExecaPluginExecutor().findInPath(type, settings.binDirs),
+        docker: dockerNetworkAdmin(settings.dockerSocket),
+        locatePlugin: (type) => new SpawnPluginExecutor().findInPath(type, settings.binDirs),
         saveStatus: (status) => writeStatus(settings.stateDir, status),
         logger,
       })
@@ -204,6 +205,7 @@ export async function startPlugin(settings: Settings, logger: Logger): Promise<R
       confSync?.stop();
       try {
         await drainServer(server, settings.socketPath);
+        await components.network.drain();
         if (metricsServer) await closeServer(metricsServer);
         // In-flight calls have finished, so the staging namespaces are empty; a
         // kill -9 leaves them instead, and the next start removes them.

@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { silentLogger } from '../log.js';
 import { shortId } from '../names.js';
 import type { EndpointRecord, NetworkRecord } from '../network/records.js';
-import { dockerodeView, type DockerNetworkView } from '../reconcile/docker-view.js';
+import { dockerApiView, type DockerNetworkView } from '../reconcile/docker-view.js';
 import type { Settings } from '../settings.js';
 import { buildComponents } from '../wiring.js';
 import { printFields, printJson, printTable } from './output.js';
@@ -20,7 +20,7 @@ interface Names {
 async function dockerNames(settings: Settings): Promise<Names> {
   let networks: DockerNetworkView[] = [];
   try {
-    networks = await dockerodeView(settings.dockerSocket).networks();
+    networks = await dockerApiView(settings.dockerSocket).networks();
   } catch (err) {
     process.stderr.write(`warning: Docker unreachable on ${settings.dockerSocket} (${(err as Error).message}); names are not shown\n`);
   }

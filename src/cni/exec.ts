@@ -5,12 +5,12 @@
  */
 import { stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { ExecaError, execa } from 'execa';
 import { CniPluginError, PluginError } from '../errors.js';
 import { CNI_ERROR } from './types.js';
 import { validatePluginType } from './validate.js';
 import { isRecord } from '../util/is-record.js';
 import { truncate } from '../util/text.js';
+import { spawnCapture } from '../util/spawn-capture.js';
 
 export interface PluginExecutor {
   /** Resolves with stdout bytes on exit 0. On failure rejects with CniPluginError decoded from stdout JSON,
@@ -59,9 +59,6 @@ export function pluginFailure(
   return new CniPluginError(plugin, verb, CNI_ERROR.internal, `plugin ${howItEnded} without a CNI error body`, raw ? truncate(raw, RAW_OUTPUT_LIMIT, { countRest: true }) : undefined);
 }
 
-const toBuffer = (value: unknown): Buffer =>
-  value instanceof Uint8Array ? Buffer.from(value) : Buffer.from(typeof value === 'string' ? value : '');
-
 /**
  * As libcni does, a plugin inherits the runtime's environment (PATH for
  * iptables, XTABLES_LOCKFILE, proxies for dhcp…), with every CNI_* variable
@@ -76,39 +73,33 @@ export function pluginEnvironment(cniEnv: Record<string, string>, parent: NodeJS
   return { ...env, ...cniEnv };
 }
 
-export class ExecaPluginExecutor implements PluginExecutor {
+export class SpawnPluginExecutor implements PluginExecutor {
   async execPlugin(pluginPath: string, stdin: Buffer, env: Record<string, string>, timeoutMs: number): Promise<Buffer> {
     const plugin = basename(pluginPath);
     const verb = env.CNI_COMMAND ?? '?';
-    try {
-      const result = await execa(pluginPath, [], {
-        // Text in and out: plugins speak JSON, and execa's buffer encoding measured ~0.6 ms slower per run.
-        input: stdin.toString('utf8'),
-        env: pluginEnvironment(env),
-        extendEnv: false,
-        timeout: timeoutMs > 0 ? timeoutMs : undefined,
-        killSignal: 'SIGKILL',
-        // Its own process group: a Ctrl-C in the server's terminal or a SIGTERM to
-        // the server's group (systemd's KillMode=control-group) must not kill a
-        // plugin halfway through an ADD or DEL; the server drains, the plugin ends.
-        detached: true,
-        maxBuffer: MAX_PLUGIN_OUTPUT,
-      });
-      return toBuffer(result.stdout);
-    } catch (err) {
-      if (!(err instanceof ExecaError)) throw err;
-      if (err.timedOut) {
-        throw new PluginError('TIMEOUT', `${plugin} (${verb}) timed out after ${timeoutMs} ms and was killed`, { cause: err });
-      }
-      if (err.code === 'ENOENT' || err.code === 'EACCES' || err.code === 'ENOEXEC') {
-        throw new PluginError('NOT_FOUND', `cannot run plugin ${pluginPath}: ${err.code}`, { cause: err });
-      }
-      if (err.exitCode === undefined && err.signal === undefined) {
-        throw new PluginError('INTERNAL', `cannot run plugin ${pluginPath}: ${err.shortMessage}`, { cause: err });
-      }
-      const ended = err.signal ? `was killed by ${err.signal}` : `exited with status ${err.exitCode}`;
-      throw pluginFailure(plugin, verb, toBuffer(err.stdout), toBuffer(err.stderr), ended);
+    const run = await spawnCapture(pluginPath, [], {
+      input: stdin,
+      env: pluginEnvironment(env),
+      timeoutMs,
+      maxBuffer: MAX_PLUGIN_OUTPUT,
+      // Its own process group: a Ctrl-C in the server's terminal or a SIGTERM to
+      // the server's group (systemd's KillMode=control-group) must not kill a
+      // plugin halfway through an ADD or DEL; the server drains, the plugin ends.
+      detached: true,
+    });
+    if (run.timedOut) {
+      throw new PluginError('TIMEOUT', `${plugin} (${verb}) timed out after ${timeoutMs} ms and was killed`);
     }
+    const code = run.spawnError?.code;
+    if (code === 'ENOENT' || code === 'EACCES' || code === 'ENOEXEC') {
+      throw new PluginError('NOT_FOUND', `cannot run plugin ${pluginPath}: ${code}`, { cause: run.spawnError });
+    }
+    if (run.spawnError) {
+      throw new PluginError('INTERNAL', `cannot run plugin ${pluginPath}: ${run.spawnError.message}`, { cause: run.spawnError });
+    }
+    if (run.exitCode === 0) return run.stdout;
+    const ended = run.signal ? `was killed by ${run.signal}` : `exited with status ${String(run.exitCode)}`;
+    throw pluginFailure(plugin, verb, run.stdout, run.stderr, ended);
   }
 
   async findInPath(pluginType: string, dirs: string[]): Promise<string> {

@@ -22,7 +22,7 @@ import { silentLogger, type Logger } from '../log.js';
 import { KeyedLock } from '../util/keyed-lock.js';
 import { cacheFilePath, listCacheEntries, readCacheEntry, removeCacheEntry, writeCacheEntry } from './cache.js';
 import { confListBytes, confListFromBytes } from './conf.js';
-import { ExecaPluginExecutor, type PluginExecutor } from './exec.js';
+import { SpawnPluginExecutor, type PluginExecutor } from './exec.js';
 import { VersionNegotiator, type PluginVersionInfo } from './negotiation.js';
 import { buildPluginConfig, parseResult, pluginJson } from './plugin-io.js';
 import { PluginRunner } from './plugin-runner.js';
@@ -61,7 +61,7 @@ export class CniRuntime {
     if (!opts.cacheDir) throw invalid('CNI runtime needs a cache dir');
     this.cacheDir = opts.cacheDir;
     this.logger = opts.logger ?? silentLogger;
-    const exec: PluginExecutor = opts.exec ?? new ExecaPluginExecutor();
+    const exec: PluginExecutor = opts.exec ?? new SpawnPluginExecutor();
     this.plugins = new PluginRunner([...opts.binDirs], exec, opts.timeoutMs ?? DEFAULT_PLUGIN_TIMEOUT_MS, this.logger);
     this.versions = new VersionNegotiator(this.plugins, this.logger);
   }

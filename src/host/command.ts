@@ -1,4 +1,4 @@
-import { execa } from 'execa';
+import { spawnCapture } from '../util/spawn-capture.js';
 import { PluginError } from '../errors.js';
 
 export interface CommandOptions {
@@ -14,19 +14,16 @@ export interface CommandOptions {
 export type CommandRunner = (file: string, args: readonly string[], options?: CommandOptions) => Promise<string>;
 
 export const runCommand: CommandRunner = async (file, args, options = {}) => {
-  const result = await execa(file, args, {
-    input: options.input,
-    timeout: options.timeoutMs ?? 15_000,
-    killSignal: 'SIGKILL',
-    reject: false,
-    stripFinalNewline: false,
-    encoding: 'utf8',
+  const result = await spawnCapture(file, args, {
+    ...(options.input !== undefined ? { input: options.input } : {}),
+    timeoutMs: options.timeoutMs ?? 15_000,
   });
-  if (result.exitCode !== 0 || result.timedOut || result.failed) {
+  const stdout = result.stdout.toString('utf8');
+  if (result.exitCode !== 0 || result.timedOut || result.spawnError) {
     const why = result.timedOut
       ? 'timed out'
-      : (result.stderr || result.stdout || result.shortMessage || `exit code ${String(result.exitCode)}`).trim();
+      : (result.stderr.toString('utf8') || stdout || result.spawnError?.message || `exit code ${String(result.exitCode)}`).trim();
     throw new PluginError('HOST_FAILED', `${file} ${args.join(' ')}: ${why}`);
   }
-  return result.stdout;
+  return stdout;
 };

@@ -28,11 +28,17 @@ export class StagingNetnsPool {
   private readonly idle: string[] = [];
   private readonly all = new Set<string>();
   private counter = 0;
+  private inFlight = 0;
+  /** Most leases ever held at once: the pool keeps that many idle, so a repeated burst finds them made. */
+  private peak = 0;
+  private refilling: Promise<void> | undefined;
+  private emptyNs: Promise<StagingLease> | undefined;
 
   constructor(
     private readonly prefix: string,
     private readonly run: CommandRunner,
     private readonly logger: Logger,
+    private readonly options: { refill?: boolean; maxIdle?: number } = {},
   ) {}
 
   /** Namespaces this pool holds, idle or leased (a metrics gauge). */
@@ -46,16 +52,78 @@ export class StagingNetnsPool {
       if (ownerIsAnotherLiveProcess(stale)) continue;
       await this.destroyByName(stale);
     }
+    if (this.options.refill) {
+      this.peak = Math.max(this.peak, warm);
+      await this.fill(warm);
+      return;
+    }
     for (let i = 0; i < warm; i++) this.idle.push(await this.create());
   }
 
   async acquire(): Promise<StagingLease> {
-    return leaseOf(this.idle.pop() ?? (await this.create()));
+    this.inFlight++;
+    this.peak = Math.max(this.peak, this.inFlight);
+    const name = this.idle.pop();
+    this.topUp();
+    try {
+      return leaseOf(name ?? (await this.create()));
+    } catch (err) {
+      this.inFlight--;
+      throw err;
+    }
+  }
+
+  /**
+   * The namespace DELs run in when they need no link back: nothing is ever
+   * made in it, so any number of them share it and none takes a lease.
+   */
+  empty(): Promise<StagingLease> {
+    this.emptyNs ??= this.create().then(leaseOf, (err: unknown) => {
+      this.emptyNs = undefined;
+      throw err;
+    });
+    return this.emptyNs;
+  }
+
+  /** Off the request path: brings the idle count back to the observed peak, with one `ip -batch` per round. */
+  private topUp(): void {
+    if (!this.options.refill || this.refilling) return;
+    const want = Math.min(this.peak, this.options.maxIdle ?? 64) - this.idle.length;
+    if (want <= 0) return;
+    this.refilling = this.fill(want)
+      .catch((err: unknown) => this.logger.warn({ err }, 'could not refill the staging netns pool'))
+      .finally(() => {
+        this.refilling = undefined;
+      });
+  }
+
+  private async fill(count: number): Promise<void> {
+    const names: string[] = [];
+    while (names.length < count) {
+      const name = stagingNetnsName(this.prefix, process.pid, this.counter++);
+      if (!this.all.has(name)) names.push(name);
+    }
+    const script = names.map((name) => `netns add ${name}`).join('\n');
+    // -force: one failure does not stop the rest; what exists afterwards is what was made.
+    let failed: Error | undefined;
+    try {
+      await this.run('ip', ['-force', '-batch', '-'], { input: `${script}\n` });
+    } catch (err) {
+      failed = err instanceof Error ? err : new Error(String(err));
+    }
+    const present = new Set(await this.listExisting());
+    for (const name of names) {
+      if (!present.has(name)) continue;
+      this.all.add(name);
+      this.idle.push(name);
+    }
+    if (failed && !names.some((name) => present.has(name))) throw failed;
   }
 
   /** Returns a clean namespace to the pool. A namespace that may hold leftovers must be released with `dirty`. */
   release(lease: StagingLease, dirty = false): void {
     if (!this.all.has(lease.name)) return;
+    this.inFlight = Math.max(0, this.inFlight - 1);
     if (!dirty) {
       this.idle.push(lease.name);
       return;
@@ -67,7 +135,9 @@ export class StagingNetnsPool {
 
   /** Deletes every namespace of this pool (shutdown of tests; the plugin keeps them across restarts). */
   async destroyAll(): Promise<void> {
+    await this.refilling;
     this.idle.length = 0;
+    this.emptyNs = undefined;
     for (const name of [...this.all]) await this.destroyByName(name);
     this.all.clear();
   }

@@ -25,6 +25,8 @@ export interface NetworkDriverDeps {
     acquire(): Promise<StagingLease>;
     release(lease: StagingLease, dirty?: boolean): void;
     listExisting(): Promise<string[]>;
+    /** A namespace in which nothing is ever made, shared by DELs that need no link back; never leased. */
+    empty?(): Promise<StagingLease>;
   };
   links: {
     exists(name: string): Promise<boolean>;
@@ -46,4 +48,6 @@ export interface NetworkDriverDeps {
   /** Why networks cannot be created on this engine (Docker's nftables backend), if so. */
   engineProblem?: () => string | undefined;
   logger: Logger;
+  /** Answer DeleteEndpoint once `deleting` is journaled and finish the teardown after (see teardowns.ts). */
+  backgroundTeardown?: boolean;
 }

@@ -27,6 +27,7 @@ import {
 } from './endpoint-plan.js';
 import { allocatePortMappings } from './ports.js';
 import type { EndpointRecord, NetworkRecord } from './records.js';
+import { PendingTeardowns } from './teardowns.js';
 
 export class EndpointOps {
   /** Endpoint records by ID, for port bookkeeping and cheap Join. */
@@ -34,11 +35,14 @@ export class EndpointOps {
   private readonly locks = new KeyedLock();
   /** Ports picked by CreateEndpoints still in flight. */
   private readonly pendingPorts = new Map<string, Pick<EndpointRecord, 'portMappings'>>();
+  private readonly teardowns: PendingTeardowns;
 
   constructor(
     private readonly deps: NetworkDriverDeps,
     private readonly networkOf: (id: string) => NetworkRecord | undefined,
-  ) {}
+  ) {
+    this.teardowns = new PendingTeardowns(deps.logger);
+  }
 
   /** Loads the journal and finishes or undoes operations a crash interrupted. */
   async load(recover: boolean): Promise<void> {
@@ -84,6 +88,7 @@ export class EndpointOps {
     if (existing) await this.teardown(existing, existing.stagingNetns);
 
     const inputs = readEndpointRequest(network, req);
+    await this.teardowns.waitForConflicts(req.NetworkID, inputs.addresses, inputs.bindings.length > 0);
     const portMappings = await this.pickPorts(req.EndpointID, network, inputs);
     const watch = new Stopwatch();
     const lease = await this.deps.staging.acquire();
@@ -146,7 +151,13 @@ export class EndpointOps {
       try {
         const record = this.endpoints.get(req.EndpointID);
         if (!record) return; // already gone: DeleteEndpoint is idempotent
-        await this.teardown(record);
+        if (!this.deps.backgroundTeardown) {
+          await this.teardown(record);
+          return;
+        }
+        await this.markDeleting(record);
+        // Queued behind this call on the endpoint's lock, so a CreateEndpoint of the same ID waits for it.
+        this.teardowns.start(record, () => this.locks.withLock(`ep:${record.id}`, () => this.teardown(record)));
       } catch (err) {
         throw wrapError(err, `DeleteEndpoint ${shortId(req.EndpointID)}`);
       }
@@ -161,22 +172,21 @@ export class EndpointOps {
    */
   private async teardown(record: EndpointRecord, leftoverNetns?: string): Promise<void> {
     const watch = new Stopwatch();
-    if (record.status !== 'deleting') {
-      record.status = 'deleting';
-      await this.deps.endpoints.put(record.id, record);
-    }
+    await this.markDeleting(record);
     watch.lap('journal');
     const stillThere = leftoverNetns && (await this.deps.staging.listExisting()).includes(leftoverNetns);
-    const lease: StagingLease = stillThere
-      ? leaseOf(leftoverNetns)
-      : await this.deps.staging.acquire();
+    const masquerades = chainMasquerades(record.conflist);
+    // A DEL that gets no link back makes nothing in its netns, so it runs in the
+    // shared empty one and takes no lease (a burst of stops then adds no namespaces).
+    const shared = !stillThere && !masquerades && this.deps.staging.empty ? await this.deps.staging.empty() : undefined;
+    const lease: StagingLease = stillThere ? leaseOf(leftoverNetns) : (shared ?? (await this.deps.staging.acquire()));
     let clean = false;
     try {
       // Only a chain that masquerades per container needs its link back for DEL
       // (bridge finds those rules through the link's address); otherwise the
       // link is simply deleted, which saves a netns move on every stop.
       const del = (): Promise<void> => this.deps.cni.delNetworkList(record.conflist, runtimeConfOf(record, lease.path));
-      if (chainMasquerades(record.conflist)) {
+      if (masquerades) {
         if (await this.deps.links.exists(record.hostLinkName)) {
           await this.deps.links.moveToNetns(record.hostLinkName, lease.name, record.ifName);
           await this.deps.links.addAddresses(lease.name, record.ifName, record.addresses);
@@ -191,7 +201,9 @@ export class EndpointOps {
       watch.lap('linkAndDel');
       clean = true;
     } finally {
-      if (stillThere) {
+      if (shared) {
+        // Not leased: nothing to give back.
+      } else if (stillThere) {
         this.deps.staging.release(lease, true);
       } else {
         this.deps.staging.release(lease, !clean);
@@ -202,6 +214,22 @@ export class EndpointOps {
     this.endpoints.delete(record.id);
     watch.lap('record');
     this.deps.logger.debug({ endpoint: record.id, phases: watch.laps }, 'endpoint deleted');
+  }
+
+  private async markDeleting(record: EndpointRecord): Promise<void> {
+    if (record.status === 'deleting') return;
+    record.status = 'deleting';
+    await this.deps.endpoints.put(record.id, record);
+  }
+
+  /** DeleteNetwork waits for the background teardowns of its endpoints. */
+  waitForTeardowns(networkId: string): Promise<void> {
+    return this.teardowns.waitForNetwork(networkId);
+  }
+
+  /** Shutdown waits for every background teardown. */
+  drainTeardowns(): Promise<void> {
+    return this.teardowns.drain();
   }
 
   /** Reconciliation: tears down an endpoint Docker no longer knows. */

@@ -189,6 +189,7 @@ export class NetworkDriver implements NetworkDriverApi {
     await this.locks.withLock(`net:${req.NetworkID}`, async () => {
       try {
         const record = this.networks.get(req.NetworkID);
+        await this.endpointOps.waitForTeardowns(req.NetworkID);
         await this.deps.firewall.removeNetwork(req.NetworkID);
         if (record?.mode === 'generated' && record.bridge) await this.deps.links.deleteIfExists(record.bridge);
         await this.deps.networks.delete(req.NetworkID);
@@ -225,6 +226,11 @@ export class NetworkDriver implements NetworkDriverApi {
 
   deleteEndpoint(req: EndpointRequest): Promise<void> {
     return this.endpointOps.deleteEndpoint(req);
+  }
+
+  /** Shutdown: waits for teardowns that DeleteEndpoint left running. */
+  drain(): Promise<void> {
+    return this.endpointOps.drainTeardowns();
   }
 
   /** Reconciliation: tears down an endpoint Docker no longer knows. */

@@ -1,5 +1,5 @@
-import Docker from 'dockerode';
 import type { EngineInfo } from '../docker/api.js';
+import { DockerApiError, dockerHttp } from './docker-http.js';
 
 /** What reconciliation needs to know from Docker. */
 export interface DockerNetworkView {
@@ -18,29 +18,39 @@ export interface DockerView {
 
 const bareIp = (cidr: string | undefined): string | undefined => (cidr ? cidr.split('/')[0] : undefined);
 
+interface NetworkSummary {
+  Id?: unknown;
+  Name?: unknown;
+}
+
+interface NetworkDetail {
+  IPAM?: { Config?: Array<{ Subnet?: string }> | null } | null;
+  Containers?: Record<string, { Name?: string; EndpointID?: string; IPv4Address?: string; IPv6Address?: string }> | null;
+}
+
 /**
- * Reads Docker's networks through its API. Only for background reconciliation
- * and the CLI: a request handler must never call Docker (dockerd waits on its
- * plugins while starting, so such a call can deadlock).
+ * Reads Docker's networks through its API (GET /networks, GET /networks/{id}).
+ * Only for background reconciliation and the CLI: a request handler must never
+ * call Docker (dockerd waits on its plugins while starting, so such a call can deadlock).
  */
-export function dockerodeView(socketPath: string, timeoutMs = 10_000): DockerView {
-  const docker = new Docker({ socketPath, timeout: timeoutMs });
+export function dockerApiView(socketPath: string, timeoutMs = 10_000): DockerView {
+  const docker = dockerHttp(socketPath, timeoutMs);
   return {
     async firewallBackend() {
-      const info = (await docker.info()) as EngineInfo;
+      const info = ((await docker.call('GET', '/info')) ?? {}) as EngineInfo;
       return info.FirewallBackend?.Driver;
     },
     async networks() {
-      const summaries = await docker.listNetworks();
+      const summaries = await docker.call('GET', '/networks');
       const out: DockerNetworkView[] = [];
-      for (const summary of summaries) {
-        const detail = await docker.getNetwork(summary.Id).inspect();
-        const containers = (detail.Containers ?? {}) as Record<string, { Name?: string; EndpointID?: string; IPv4Address?: string; IPv6Address?: string }>;
+      for (const summary of Array.isArray(summaries) ? (summaries as NetworkSummary[]) : []) {
+        if (typeof summary.Id !== 'string' || !/^[0-9a-f]{1,64}$/.test(summary.Id)) continue;
+        const detail = ((await docker.call('GET', `/networks/${summary.Id}`)) ?? {}) as NetworkDetail;
         out.push({
           id: summary.Id,
-          name: summary.Name,
-          subnets: (detail.IPAM?.Config ?? []).map((c: { Subnet?: string }) => c.Subnet ?? '').filter(Boolean),
-          endpoints: Object.entries(containers)
+          name: typeof summary.Name === 'string' ? summary.Name : '',
+          subnets: (detail.IPAM?.Config ?? []).map((c) => c.Subnet ?? '').filter(Boolean),
+          endpoints: Object.entries(detail.Containers ?? {})
             .filter(([, c]) => c.EndpointID)
             .map(([containerId, c]) => ({
               id: c.EndpointID as string,
@@ -79,11 +89,7 @@ export interface ManagedNetworkSpec {
   labels: Record<string, string>;
 }
 
-/**
- * The four Docker calls of the conf-dir sync, kept small so another client
- * (a plain unix-socket HTTP one) can replace dockerode here alone. Background
- * use only, never from a request handler.
- */
+/** The four Docker calls of the conf-dir sync. Background use only, never from a request handler. */
 export interface DockerNetworkAdmin {
   /** Networks carrying `label=value`. */
   listByLabel(label: string, value: string): Promise<DockerNetworkSummary[]>;
@@ -93,46 +99,56 @@ export interface DockerNetworkAdmin {
   remove(id: string): Promise<void>;
 }
 
-const statusOf = (err: unknown): number | undefined => (err as { statusCode?: number }).statusCode;
+interface NetworkInspect {
+  Id?: unknown;
+  Name?: unknown;
+  Driver?: unknown;
+  Labels?: Record<string, string> | null;
+  Containers?: Record<string, unknown> | null;
+}
 
-function summaryOf(detail: { Id: string; Name: string; Driver?: string; Labels?: Record<string, string> | null; Containers?: Record<string, unknown> | null }): DockerNetworkSummary {
+function summaryOf(detail: NetworkInspect): DockerNetworkSummary {
   return {
-    id: detail.Id,
-    name: detail.Name,
-    driver: detail.Driver ?? '',
+    id: typeof detail.Id === 'string' ? detail.Id : '',
+    name: typeof detail.Name === 'string' ? detail.Name : '',
+    driver: typeof detail.Driver === 'string' ? detail.Driver : '',
     labels: detail.Labels ?? {},
     containers: Object.keys(detail.Containers ?? {}).length,
   };
 }
 
-export function dockerodeNetworkAdmin(socketPath: string, timeoutMs = 30_000): DockerNetworkAdmin {
-  const docker = new Docker({ socketPath, timeout: timeoutMs });
-  const inspectById = async (idOrName: string): Promise<DockerNetworkSummary | undefined> => {
+const isMissing = (err: unknown): boolean => err instanceof DockerApiError && err.status === 404;
+
+export function dockerNetworkAdmin(socketPath: string, timeoutMs = 30_000): DockerNetworkAdmin {
+  const docker = dockerHttp(socketPath, timeoutMs);
+  const inspectByIdOrName = async (idOrName: string): Promise<DockerNetworkSummary | undefined> => {
     try {
-      return summaryOf(await docker.getNetwork(idOrName).inspect());
+      return summaryOf(((await docker.call('GET', `/networks/${encodeURIComponent(idOrName)}`)) ?? {}));
     } catch (err) {
-      if (statusOf(err) === 404) return undefined;
+      if (isMissing(err)) return undefined;
       throw err;
     }
   };
   return {
     async listByLabel(label, value) {
-      const listed = await docker.listNetworks({ filters: JSON.stringify({ label: [`${label}=${value}`] }) });
+      const filters = encodeURIComponent(JSON.stringify({ label: [`${label}=${value}`] }));
+      const listed = await docker.call('GET', `/networks?filters=${filters}`);
       const out: DockerNetworkSummary[] = [];
       // The list reply has no containers; inspect each (few: only our own networks).
-      for (const summary of listed) {
-        const detail = await inspectById(summary.Id);
+      for (const summary of Array.isArray(listed) ? (listed as NetworkInspect[]) : []) {
+        if (typeof summary.Id !== 'string') continue;
+        const detail = await inspectByIdOrName(summary.Id);
         if (detail) out.push(detail);
       }
       return out;
     },
     async inspect(name) {
-      const found = await inspectById(name);
+      const found = await inspectByIdOrName(name);
       // Docker also matches an ID prefix; only an exact name counts here.
       return found && found.name === name ? found : undefined;
     },
     async create(spec) {
-      const created = await docker.createNetwork({
+      const created = (await docker.call('POST', '/networks/create', {
         Name: spec.name,
         CheckDuplicate: true,
         Driver: spec.driver,
@@ -144,14 +160,14 @@ export function dockerodeNetworkAdmin(socketPath: string, timeoutMs = 30_000): D
         },
         Options: spec.options,
         Labels: spec.labels,
-      });
-      return created.id;
+      })) as { Id?: unknown } | undefined;
+      return typeof created?.Id === 'string' ? created.Id : '';
     },
     async remove(id) {
       try {
-        await docker.getNetwork(id).remove();
+        await docker.call('DELETE', `/networks/${encodeURIComponent(id)}`);
       } catch (err) {
-        if (statusOf(err) !== 404) throw err;
+        if (!isMissing(err)) throw err;
       }
     },
   };

@@ -1,7 +1,7 @@
 /** The CNI plugins docker-cni runs (where, which spec versions) and every file of the conf dir. */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ExecaPluginExecutor, confListFromBytes } from '../../cni/index.js';
+import { SpawnPluginExecutor, confListFromBytes } from '../../cni/index.js';
 import type { Settings } from '../../settings.js';
 import { fail, ok, warn, type Finding } from './finding.js';
 
@@ -10,7 +10,7 @@ const REQUIRED = ['bridge', 'static', 'portmap', 'host-local'];
 const OPTIONAL = ['bandwidth', 'firewall', 'tuning', 'ptp', 'macvlan'];
 
 export async function pluginFindings(settings: Settings): Promise<Finding[]> {
-  const executor = new ExecaPluginExecutor();
+  const executor = new SpawnPluginExecutor();
   const findings: Finding[] = [];
   for (const type of [...REQUIRED, ...OPTIONAL]) {
     const path = await executor.findInPath(type, settings.binDirs).catch(() => undefined);
@@ -43,7 +43,7 @@ export async function confDirFindings(settings: Settings): Promise<Finding[]> {
     return [ok('conf', settings.confDir, 'does not exist: only generated networks (no -o cni.network) can be created')];
   }
   if (files.length === 0) return [ok('conf', settings.confDir, 'no conflists (only generated networks)')];
-  const executor = new ExecaPluginExecutor();
+  const executor = new SpawnPluginExecutor();
   const findings: Finding[] = [];
   for (const file of files) {
     const path = join(settings.confDir, file);

@@ -4,7 +4,7 @@
  * production), so the IPAM driver can be tested against it without the rest
  * of the CNI runtime (no result cache, no version negotiation, no locks).
  */
-import { ExecaPluginExecutor, type PluginExecutor } from '../../../src/cni/exec.js';
+import { SpawnPluginExecutor, type PluginExecutor } from '../../../src/cni/exec.js';
 import type { CniResult, RuntimeConf } from '../../../src/cni/types.js';
 import { join } from 'node:path';
 import { IpamDriver, type IpamNetConf, type IpamPluginRunner } from '../../../src/ipam/ipam-driver.js';
@@ -22,7 +22,7 @@ export class HostLocalRunner implements IpamPluginRunner {
 
   constructor(
     private readonly binary = HOST_LOCAL_BIN,
-    private readonly executor: PluginExecutor = new ExecaPluginExecutor(),
+    private readonly executor: PluginExecutor = new SpawnPluginExecutor(),
   ) {}
 
   async execIpam(verb: 'ADD' | 'DEL', netconf: IpamNetConf, rt: RuntimeConf): Promise<CniResult | undefined> {

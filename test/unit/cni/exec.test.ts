@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { writeFile, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ExecaPluginExecutor } from '../../../src/cni/exec.js';
+import { SpawnPluginExecutor } from '../../../src/cni/exec.js';
 import { CniPluginError, PluginError } from '../../../src/errors.js';
 import { fakeBinDir, readCalls, removeDir, tempDir } from './helpers.js';
 
@@ -15,8 +15,8 @@ const env = (command: string): Record<string, string> => ({
   CNI_PATH: '/nowhere',
 });
 
-describe('ExecaPluginExecutor', () => {
-  const executor = new ExecaPluginExecutor();
+describe('SpawnPluginExecutor', () => {
+  const executor = new SpawnPluginExecutor();
   let bin: string;
   let work: string;
   let plugin: string;

@@ -1,4 +1,4 @@
-/* CniRuntime driving the fake plugin executables through the real ExecaPluginExecutor. */
+/* CniRuntime driving the fake plugin executables through the real SpawnPluginExecutor. */
 import assert from 'node:assert/strict';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -15,7 +15,7 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfListByName } from '../../../src/cni/conf.js';
-import { ExecaPluginExecutor } from '../../../src/cni/exec.js';
+import { SpawnPluginExecutor } from '../../../src/cni/exec.js';
 import type { CniResult, NetConfList, RuntimeConf } from '../../../src/cni/types.js';
 import { OPT, type CreateEndpointRequest, type CreateNetworkRequest } from '../../../src/docker/api.js';
 import type { NetworkFirewallSpec } from '../../../src/host/firewall.js';
@@ -195,7 +195,7 @@ export async function createDriverHarness(plugins: string[] = DEFAULT_PLUGINS): 
     await writeFile(path, '#!/bin/false\n');
     await chmod(path, 0o755);
   }
-  const executor = new ExecaPluginExecutor();
+  const executor = new SpawnPluginExecutor();
   const h: DriverHarness = {
     root,
     stateDir,

@@ -23,6 +23,8 @@ const SRC = join(REPO_ROOT, 'src');
 const CHILD_PROCESS_MODULES = new Set(['child_process', 'node:child_process']);
 const SHELL_RUNNERS = new Set(['exec', 'execSync']);
 const EXECA_RUNNERS = new Set(['execa', 'execaSync', 'execaNode']);
+/** Every way src/ starts a program: child_process.spawn (through util/spawn-capture.ts) and execa. */
+const PROCESS_RUNNERS = new Set([...EXECA_RUNNERS, 'spawn', 'spawnCapture']);
 const EXECA_FORBIDDEN = new Set(['execaCommand', 'execaCommandSync', '$']);
 const SHELL_TEXT = [/\/bin\/(ba|da|z)?sh\b/, /(^|[\s'"`])(ba|da|z)?sh\s+-c\b/, /\bbash\b/];
 
@@ -158,7 +160,7 @@ function countExecaCalls(program: ts.Program, file: string): number {
   const source = program.getSourceFile(file);
   let count = 0;
   const visit = (node: ts.Node): void => {
-    if (ts.isCallExpression(node) && ts.isIdentifier(node.expression) && EXECA_RUNNERS.has(node.expression.text)) count++;
+    if (ts.isCallExpression(node) && ts.isIdentifier(node.expression) && PROCESS_RUNNERS.has(node.expression.text)) count++;
     ts.forEachChild(node, visit);
   };
   if (source) visit(source);
@@ -218,6 +220,6 @@ describe('security: no shell anywhere in src/', () => {
       'shell use found in src/',
     );
     const calls = files.reduce((sum, file) => sum + countExecaCalls(program, file), 0);
-    assert.ok(calls >= 2, `expected the execa call sites of src/cni/exec.ts and src/host/command.ts to be checked, saw ${calls}`);
+    assert.ok(calls >= 3, `expected the process call sites of src/util/spawn-capture.ts, src/cni/exec.ts and src/host/command.ts to be checked, saw ${calls}`);
   });
 });

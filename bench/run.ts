@@ -1,0 +1,107 @@
+/**
+ * `npm run bench`: the whole performance picture in one command (root, dockerd running).
+ *  1. `docker run --rm` on none, Docker's bridge, docker-cni (Docker IPAM) and docker-cni (cni IPAM),
+ *     interleaved, n each (default 30), median and p90, ratios to the bridge of the same run;
+ *  2. 50 `docker run -d` at once and their `docker rm -f` at once, bridge vs docker-cni, with the
+ *     plugin's peak RSS sampled during the burst;
+ *  3. per-call plugin time split into CNI exec and our own overhead, from the plugin's debug log;
+ *  4. the plugin API without dockerd at 10/100/1,000 endpoints and startup with 1,000 (bench/scale.ts).
+ * Bounded: n <= 200, burst <= 50, every docker call has the harness timeout.
+ *   node --import tsx bench/run.ts [n] [burst]
+ */
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { docker, ensureTestImage, freeSubnet, startPlugin, TEST_IMAGE, uniqueName } from '../test/helpers/engine.js';
+import { scaleBench } from './scale.js';
+import { fmt, median, p90 } from './stats.js';
+
+const n = Math.min(Math.max(Number(process.argv[2] ?? 30) || 30, 3), 200);
+const burst = Math.min(Math.max(Number(process.argv[3] ?? 50) || 50, 2), 50);
+
+async function timed(work: () => Promise<unknown>): Promise<number> {
+  const start = performance.now();
+  await work();
+  return performance.now() - start;
+}
+
+function rssMb(pid: number | undefined): number {
+  if (!pid) return NaN;
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+await ensureTestImage();
+const plugin = await startPlugin();
+const pid = plugin.child?.pid;
+const nets = { none: 'none', bridge: uniqueName('bench-bridge'), cniDockerIpam: uniqueName('bench-cni-dipam'), cniIpam: uniqueName('bench-cni') };
+const made: string[] = [];
+const containers: string[] = [];
+try {
+  await docker(['network', 'create', '-d', 'bridge', '--subnet', await freeSubnet(), nets.bridge]);
+  made.push(nets.bridge);
+  await docker(['network', 'create', '-d', plugin.driver, '--subnet', await freeSubnet(), nets.cniDockerIpam]);
+  made.push(nets.cniDockerIpam);
+  await docker(['network', 'create', '-d', plugin.driver, '--ipam-driver', plugin.driver, '--subnet', await freeSubnet(), nets.cniIpam]);
+  made.push(nets.cniIpam);
+  const run = (net: string): Promise<number> => timed(() => docker(['run', '--rm', '--network', net, TEST_IMAGE, 'true']));
+  for (const net of Object.values(nets)) await run(net); // warm caches
+  const times: Record<string, number[]> = { none: [], bridge: [], cniDockerIpam: [], cniIpam: [] };
+  for (let i = 0; i < n; i++) {
+    for (const [key, net] of Object.entries(nets)) times[key]!.push(await run(net));
+  }
+  const bridge = median(times.bridge!);
+  console.log(`## docker run --rm ${TEST_IMAGE} true: n=${n} each, interleaved (ms)`);
+  console.log('| network | median | p90 | ratio to bridge |\n|---|---|---|---|');
+  for (const [key, values] of Object.entries(times)) console.log(`| ${key} | ${fmt(median(values))} | ${fmt(p90(values))} | ${(median(values) / bridge).toFixed(3)} |`);
+
+  console.log(`\n## ${burst} containers at once (docker run -d, then docker rm -f), ms`);
+  console.log('| network | start all | remove all |\n|---|---|---|');
+  let peak = rssMb(pid);
+  const sampler = setInterval(() => (peak = Math.max(peak, rssMb(pid))), 25);
+  for (const [key, net] of [['bridge', nets.bridge], ['cniIpam', nets.cniIpam], ['cniDockerIpam', nets.cniDockerIpam], ['bridge', nets.bridge]] as const) {
+    const names = Array.from({ length: burst }, () => uniqueName('bench-burst'));
+    containers.push(...names);
+    const start = await timed(() => Promise.all(names.map((name) => docker(['run', '-d', '--name', name, '--network', net, TEST_IMAGE, 'sleep', '60']))));
+    const remove = await timed(() => Promise.all(names.map((name) => docker(['rm', '-f', name]))));
+    containers.length = 0;
+    console.log(`| ${key} | ${fmt(start)} | ${fmt(remove)} |`);
+  }
+  clearInterval(sampler);
+  console.log(`\nplugin RSS: ${fmt(peak)} MB peak during the bursts; ${fmt(rssMb(pid))} MB after`);
+
+  if (plugin.logFile) {
+    const rpc: Record<string, number[]> = {};
+    const cniAdd: number[] = [];
+    const move: number[] = [];
+    for (const line of readFileSync(plugin.logFile, 'utf8').split('\n')) {
+      const m = /"rpc":"(NetworkDriver\.(?:CreateEndpoint|DeleteEndpoint)|IpamDriver\.(?:RequestAddress|ReleaseAddress))".*"ms":([0-9.]+)/.exec(line);
+      if (m) (rpc[m[1]!] ??= []).push(Number(m[2]));
+      const phases = /"phases":(\{[^}]*\})/.exec(line);
+      if (phases && line.includes('endpoint created')) {
+        const p = JSON.parse(phases[1]!) as Record<string, number>;
+        if (p.cniAdd !== undefined) cniAdd.push(p.cniAdd);
+        if (p.move !== undefined) move.push(p.move);
+      }
+    }
+    console.log('\n## plugin time per call (median ms, from its log)');
+    for (const [name, values] of Object.entries(rpc)) console.log(`- ${name}: ${fmt(median(values))} over ${values.length} calls`);
+    const create = median(rpc['NetworkDriver.CreateEndpoint'] ?? []);
+    const own = create - median(cniAdd) - median(move);
+    console.log(`- CreateEndpoint split: CNI ADD ${fmt(median(cniAdd))}, link move ${fmt(median(move))}, own ${fmt(own)}`);
+    console.log(`- own overhead per container life (CreateEndpoint own + DeleteEndpoint answer): ${fmt(own + median(rpc['NetworkDriver.DeleteEndpoint'] ?? []))}`);
+  }
+} finally {
+  for (const name of containers) await docker(['rm', '-f', name]).catch(() => undefined);
+  for (const net of made) await docker(['network', 'rm', net]).catch(() => undefined);
+  await plugin.dispose();
+}
+
+const scale = await scaleBench();
+console.log('\n## plugin API without dockerd (fake CNI, state on disk)');
+for (const [size, ms] of Object.entries(scale.perSize)) console.log(`- endpoint life at ${size} endpoints: ${fmt(ms)} ms median`);
+console.log(`- ratio 1000/10: ${(scale.perSize[1000]! / scale.perSize[10]!).toFixed(3)}`);
+console.log(`- startup with 1000 persisted endpoints: ${fmt(scale.startupMs)} ms`);
