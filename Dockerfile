@@ -36,6 +36,8 @@ RUN if [ "$INSTALL_PACKAGES" = 1 ]; then \
       && apt-get install -y --no-install-recommends iproute2 iptables containernetworking-plugins mount \
       && rm -rf /var/lib/apt/lists/*; \
     fi
+# Mount points of the host dirs the entrypoint mounts (see plugin/entrypoint).
+RUN mkdir -p /etc/cni/net.d /opt/cni/bin /var/lib/cni /var/lib/docker-cni
 WORKDIR /opt/docker-cni
 COPY --from=build /src/package.json ./package.json
 COPY --from=build /src/node_modules ./node_modules

@@ -22,9 +22,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { join } from 'node:path';
+import { DaemonUnderTest } from '../helpers/dockerd-under-test.js';
 import {
   IDLE_COMMAND,
   TEST_IMAGE,
@@ -32,138 +30,15 @@ import {
   ensureTestImage,
   freeSubnet,
   sharedHostMode,
-  sleep,
   uniqueName,
   waitFor,
 } from '../helpers/engine.js';
 import { assertNoLeaks, takeSnapshot, type HostSnapshot } from '../helpers/host-snapshot.js';
-import { DaemonUnderTest, commandLineOf, spawnDaemon, type DaemonCommandLine } from '../helpers/chaos.js';
-import { ManagedPlugin, dockerOn, hostDocker, pluginSource, type DockerCli, type PluginSource } from './managed-plugin.js';
+import { ManagedPlugin, pluginSource, type PluginSource } from './managed-plugin.js';
 
 const TEST_TIMEOUT = 420_000;
 const HOST_MODE = process.env.CI === 'true' || process.env.DOCKER_CNI_TEST_RESTART_HOST_DOCKERD === '1';
-const HOST_SOCKET = '/var/run/docker.sock';
 const skip = await engineSkipReason();
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  // A zombie has exited; only its parent's wait is missing.
-  try {
-    return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
-
-/** The value of `--flag X` or `--flag=X` in argv. */
-function flagValue(argv: readonly string[], ...names: string[]): string | undefined {
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? '';
-    for (const name of names) {
-      if (arg === name) return argv[i + 1];
-      if (arg.startsWith(`${name}=`)) return arg.slice(name.length + 1);
-    }
-  }
-  return undefined;
-}
-
-/** The dockerd serving `socket`: its pidfile first, else the dockerd in /proc whose -H names it (or, for the default socket, has none). */
-function dockerdPid(socket: string, pidFile: string): number | undefined {
-  try {
-    const pid = Number(readFileSync(pidFile, 'utf8').trim());
-    if (Number.isInteger(pid) && pid > 0 && pidAlive(pid)) return pid;
-  } catch {
-    // no pidfile
-  }
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== 'dockerd') continue;
-      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      const host = flagValue(argv, '-H', '--host');
-      if (host === `unix://${socket}` || (host === undefined && socket === HOST_SOCKET)) return Number(entry);
-    } catch {
-      // gone
-    }
-  }
-  return undefined;
-}
-
-/** A dockerd that this test restarts: SIGTERM, then the same command line again. */
-class RestartableDaemon {
-  commandLine: DaemonCommandLine | undefined;
-  private logFile: string | undefined;
-
-  constructor(
-    readonly socket: string,
-    readonly pidFile: string,
-    readonly cli: DockerCli,
-    private readonly fallbackLog: string,
-  ) {}
-
-  get logsToFallback(): boolean {
-    return this.logFile === this.fallbackLog;
-  }
-
-  pid(): number | undefined {
-    return dockerdPid(this.socket, this.pidFile);
-  }
-
-  async answers(): Promise<boolean> {
-    return this.cli(['info', '--format', '{{.ID}}'], 10_000).then(
-      () => true,
-      () => false,
-    );
-  }
-
-  /** Stops dockerd with SIGTERM and waits for it to exit; remembers how it was started. */
-  async stop(): Promise<void> {
-    const pid = this.pid();
-    if (pid === undefined) throw new Error(`no dockerd found for ${this.socket}`);
-    this.commandLine = commandLineOf(pid);
-    const out = readlinkOrUndefined(`/proc/${pid}/fd/1`);
-    this.logFile = out?.startsWith('/') && !out.startsWith('/dev/') && existsSync(out) ? out : this.fallbackLog;
-    process.kill(pid, 'SIGTERM');
-    await waitFor(async () => !pidAlive(pid), { timeoutMs: 120_000, intervalMs: 300, what: `dockerd ${pid} to exit after SIGTERM` });
-  }
-
-  /** Starts dockerd again as it was started, detached into its own session, and waits for `docker info`. */
-  async start(): Promise<void> {
-    const cmd = this.commandLine;
-    if (!cmd) throw new Error('dockerd was not stopped by this test; its command line is unknown');
-    const child = spawnDaemon(cmd, this.logFile ?? this.fallbackLog);
-    await waitFor(async () => child.exitCode === null && (await this.answers()), {
-      timeoutMs: 120_000,
-      intervalMs: 500,
-      what: `dockerd (${cmd.argv.join(' ')}) to answer docker info again`,
-    });
-  }
-
-  /** Leaves dockerd running: starts it again if this test stopped it and it is down. */
-  async ensureRunning(): Promise<void> {
-    if (await this.answers()) return;
-    if (this.commandLine) await this.start();
-  }
-
-  /**
-   * dockerd refuses to start while its pidfile names a live process, and
-   * waits for "its" containerd while containerd's pidfile does; a process
-   * that has exited (or is a zombie nobody reaps) makes both stale.
-   */
-
-}
-
-function readlinkOrUndefined(path: string): string | undefined {
-  try {
-    return readlinkSync(path);
-  } catch {
-    return undefined;
-  }
-}
 
 /** The path of a host socket as the plugin sees it through its host-run mount (host /run at /host/run). */
 function pluginSidePath(hostPath: string): string {
@@ -172,53 +47,20 @@ function pluginSidePath(hostPath: string): string {
   return `/host${relative}`;
 }
 
-async function pingsVia(cli: DockerCli, from: string, target: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < deadline) {
-    try {
-      await cli(['exec', from, 'ping', '-c', '1', '-W', '2', target], 15_000);
-      return;
-    } catch (err) {
-      last = err instanceof Error ? err.message : String(err);
-    }
-    await sleep(300);
-  }
-  throw new Error(`${from} cannot reach ${target}: ${last}`);
-}
-
-async function ipOn(cli: DockerCli, container: string, network: string): Promise<string> {
-  return cli(['inspect', '-f', `{{with index .NetworkSettings.Networks "${network}"}}{{.IPAddress}}{{end}}`, container]);
-}
-
 describe('managed plugin: dockerd restart', { skip }, () => {
-  let privateDaemon: DaemonUnderTest | undefined;
-  let daemon: RestartableDaemon | undefined;
+  let daemon: DaemonUnderTest | undefined;
   let source: PluginSource | undefined;
   let plugin: ManagedPlugin | undefined;
-  let cli: DockerCli = hostDocker;
-  /** Holds dockerd's log when its output was not a file; kept while that dockerd may still write to it. */
-  let logRoot: string | undefined;
 
   before(async () => {
     await ensureTestImage();
-    if (HOST_MODE) {
-      logRoot = await mkdtemp('/tmp/dcni-dockerd-restart-');
-      daemon = new RestartableDaemon(HOST_SOCKET, '/var/run/docker.pid', hostDocker, join(logRoot, 'dockerd.log'));
-    } else {
-      privateDaemon = await DaemonUnderTest.create();
-      await privateDaemon.startPrivate();
-      cli = dockerOn(privateDaemon.socket);
-      const pid = privateDaemon.pid();
-      const argv = pid === undefined ? [] : commandLineOf(pid).argv;
-      daemon = new RestartableDaemon(privateDaemon.socket, flagValue(argv, '--pidfile') ?? '', cli, privateDaemon.logFile);
-    }
-    const daemonPid = daemon.pid();
-    if (daemonPid === undefined) throw new Error(`no dockerd found for ${daemon.socket}`);
-    const execRoot = flagValue(commandLineOf(daemonPid).argv, '--exec-root');
+    daemon = await DaemonUnderTest.create({ host: HOST_MODE });
+    if (!HOST_MODE) await daemon.startPrivate();
+    if (daemon.pid() === undefined) throw new Error(`no dockerd found for ${daemon.socket}`);
+    const execRoot = daemon.flag('--exec-root');
     source = await pluginSource();
     plugin = await ManagedPlugin.create(source.dir, {
-      cli,
+      docker: daemon.docker,
       ...(execRoot ? { dockerRunSource: execRoot } : {}),
       ...(HOST_MODE ? {} : { env: { DOCKER_SOCKET: pluginSidePath(daemon.socket) } }),
     });
@@ -234,8 +76,7 @@ describe('managed plugin: dockerd restart', { skip }, () => {
     }
     if (plugin) problems.push(...(await plugin.dispose()));
     await source?.dispose();
-    await privateDaemon?.dispose();
-    if (logRoot && !daemon?.logsToFallback) rmSync(logRoot, { recursive: true, force: true });
+    await daemon?.dispose();
     if (problems.length > 0) throw new Error(problems.join('\n'));
   });
 
@@ -243,6 +84,7 @@ describe('managed plugin: dockerd restart', { skip }, () => {
     const managed = plugin;
     const restartable = daemon;
     assert.ok(managed && restartable, 'the before hook did not finish');
+    const cli = restartable.docker;
     const driver = managed.alias;
     const runId = uniqueName('dcni-restart');
     const network = `${runId}-net`;
@@ -253,55 +95,54 @@ describe('managed plugin: dockerd restart', { skip }, () => {
     let bodyError: unknown;
     try {
       const subnet = await freeSubnet();
-      const networkId = await cli(['network', 'create', '-d', driver, '--ipam-driver', driver, '--subnet', subnet, network]);
+      const networkId = await cli.run(['network', 'create', '-d', driver, '--ipam-driver', driver, '--subnet', subnet, network]);
       ownedTokens.push(networkId.slice(0, 12), `dcni-${networkId.slice(0, 10)}`, subnet.split('.').slice(0, 3).join('.') + '.');
       for (const name of [names.first, names.second]) {
-        await cli(['run', '-d', '--name', name, '--restart', 'always', '--network', network, TEST_IMAGE, ...IDLE_COMMAND]);
+        await cli.run(['run', '-d', '--name', name, '--restart', 'always', '--network', network, TEST_IMAGE, ...IDLE_COMMAND]);
       }
-      await pingsVia(cli, names.first, names.second);
+      await cli.assertPings(names.first, names.second, 20_000);
 
-      const startedBefore = await cli(['inspect', '-f', '{{.State.StartedAt}}', names.first]);
+      const startedBefore = await cli.run(['inspect', '-f', '{{.State.StartedAt}}', names.first]);
       const pidBefore = restartable.pid();
       const restartStarted = Date.now();
-      await restartable.stop();
-      await restartable.start();
+      await restartable.ensureRunning(await restartable.terminate());
       const pidAfter = restartable.pid();
       assert.ok(pidAfter !== undefined && pidAfter !== pidBefore, `dockerd was not restarted (pid ${pidBefore} -> ${pidAfter})`);
       console.log(`dockerd ${HOST_MODE ? '(host)' : '(private)'} restarted in ${Date.now() - restartStarted} ms: pid ${pidBefore} -> ${pidAfter}`);
 
       await waitFor(async () => (await managed.inspect()).Enabled, { timeoutMs: 60_000, what: `${driver} to be enabled again` });
       for (const name of [names.first, names.second]) {
-        await waitFor(async () => (await cli(['inspect', '-f', '{{.State.Running}}', name])) === 'true', {
+        await waitFor(async () => (await cli.run(['inspect', '-f', '{{.State.Running}}', name])) === 'true', {
           timeoutMs: 90_000,
           intervalMs: 500,
           what: `${name} (--restart always) to run again`,
         });
       }
-      assert.notEqual(await cli(['inspect', '-f', '{{.State.StartedAt}}', names.first]), startedBefore, `${names.first} was not restarted with dockerd`);
-      await cli(['run', '-d', '--name', names.late, '--network', network, TEST_IMAGE, ...IDLE_COMMAND]);
-      const [firstIp, secondIp] = [await ipOn(cli, names.first, network), await ipOn(cli, names.second, network)];
+      assert.notEqual(await cli.run(['inspect', '-f', '{{.State.StartedAt}}', names.first]), startedBefore, `${names.first} was not restarted with dockerd`);
+      await cli.run(['run', '-d', '--name', names.late, '--network', network, TEST_IMAGE, ...IDLE_COMMAND]);
+      const [firstIp, secondIp] = [await cli.ipOn(names.first, network), await cli.ipOn(names.second, network)];
       assert.ok(firstIp && secondIp, `the restarted containers have no address on ${network}: "${firstIp}" "${secondIp}"`);
-      await pingsVia(cli, names.late, firstIp);
-      await pingsVia(cli, names.late, secondIp);
-      await pingsVia(cli, names.late, names.first);
-      await pingsVia(cli, names.first, names.second);
-      await pingsVia(cli, names.second, names.late);
+      await cli.assertPings(names.late, firstIp, 20_000);
+      await cli.assertPings(names.late, secondIp, 20_000);
+      await cli.assertPings(names.late, names.first, 20_000);
+      await cli.assertPings(names.first, names.second, 20_000);
+      await cli.assertPings(names.second, names.late, 20_000);
     } catch (err) {
       bodyError = err;
     }
 
     const cleanup: string[] = [];
     for (const name of Object.values(names)) {
-      await cli(['rm', '-f', name], 60_000).catch((err: unknown) => {
+      await cli.run(['rm', '-f', name], 60_000).catch((err: unknown) => {
         if (!/No such container/i.test(String(err))) cleanup.push(String(err));
       });
     }
-    await cli(['network', 'rm', network], 60_000).catch((err: unknown) => {
+    await cli.run(['network', 'rm', network], 60_000).catch((err: unknown) => {
       if (!/No such network|not found/i.test(String(err))) cleanup.push(String(err));
     });
     if (bodyError !== undefined) {
       const id = await managed.inspect().then((p) => p.Id, () => '');
-      console.error(`--- dockerd log (tail) ---\n${tail(restartable, 60)}\n(plugin id ${id})`);
+      console.error(`--- dockerd log (tail) ---\n${restartable.logTail(60)}\n(plugin id ${id})`);
       throw bodyError;
     }
     assert.deepEqual(cleanup, [], 'removing the test containers and network failed');
@@ -311,10 +152,3 @@ describe('managed plugin: dockerd restart', { skip }, () => {
     });
   });
 });
-
-function tail(daemon: RestartableDaemon, lines: number): string {
-  const pid = daemon.pid();
-  const out = pid === undefined ? undefined : readlinkOrUndefined(`/proc/${pid}/fd/1`);
-  if (!out?.startsWith('/') || !existsSync(out)) return '(no dockerd log file)';
-  return readFileSync(out, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-}

@@ -15,23 +15,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
 import { execa } from 'execa';
-import { DOCKER_BIN, REPO_ROOT, docker, randomHex, setupEngineSuite, type PluginHandle } from '../helpers/engine.js';
+import { DOCKER_BIN, REPO_ROOT, hostDocker, randomHex, setupEngineSuite, stateDirsOf, type DockerClient, type PluginHandle } from '../helpers/engine.js';
 
 export const BASE_IMAGE = process.env.DOCKER_CNI_PLUGIN_BASE ?? 'docker-cni/base:bookworm';
 /** A plugin dir built earlier (by test/run.mjs); saves a rebuild per file. */
 export const PLUGIN_DIR_ENV = 'DOCKER_CNI_TEST_PLUGIN_DIR';
 /** Automatic pools the way the harness gives its child plugin (test/helpers/engine.ts AUTO_POOL_V4). */
 export const TEST_AUTO_POOLS_V4 = '10.232.0.0/16/24';
-
-/** Runs one docker CLI command (against some daemon) and returns its stdout. */
-export type DockerCli = (args: readonly string[], timeoutMs?: number) => Promise<string>;
-
-export const hostDocker: DockerCli = (args, timeoutMs) => docker(args, timeoutMs);
-
-/** A docker CLI bound to the daemon on `socket`. */
-export function dockerOn(socket: string): DockerCli {
-  return (args, timeoutMs) => docker(['-H', `unix://${socket}`, ...args], timeoutMs);
-}
 
 export interface TimedStep {
   what: string;
@@ -80,7 +70,7 @@ export async function pluginSource(): Promise<PluginSource> {
 
 export interface ManagedPluginOptions {
   /** Daemon to create the plugin on (default: the host's). */
-  cli?: DockerCli;
+  docker?: DockerClient;
   /** Plugin name; `:latest` is added when it has no tag. Default: a unique docker-cni-test-<hex>. */
   alias?: string;
   /**
@@ -104,11 +94,11 @@ export interface ManagedPluginOptions {
  * each alias's rootfs distinct; it is removed again once the daemon has
  * copied the rootfs. Callers create one alias at a time per dir.
  */
-async function createFromDir(cli: DockerCli, alias: string, sourceDir: string): Promise<void> {
+async function createFromDir(cli: DockerClient, alias: string, sourceDir: string): Promise<void> {
   const marker = join(sourceDir, 'rootfs', 'etc', 'docker-cni-test-alias');
   writeFileSync(marker, `${alias}\n`);
   try {
-    await cli(['plugin', 'create', alias, sourceDir], 300_000);
+    await cli.run(['plugin', 'create', alias, sourceDir], 300_000);
   } finally {
     rmSync(marker, { force: true });
   }
@@ -129,14 +119,14 @@ export interface ManagedPluginInspect {
  */
 export class ManagedPlugin {
   private constructor(
-    readonly cli: DockerCli,
+    readonly cli: DockerClient,
     readonly alias: string,
     readonly tempRoot: string,
     readonly dirs: { conf: string; bin: string; cniState: string; state: string },
   ) {}
 
   static async create(sourceDir: string, options: ManagedPluginOptions = {}): Promise<ManagedPlugin> {
-    const cli = options.cli ?? hostDocker;
+    const cli = options.docker ?? hostDocker;
     const rawAlias = options.alias ?? `docker-cni-test-${randomHex(8)}`;
     const alias = rawAlias.includes(':') ? rawAlias : `${rawAlias}:latest`;
     const tempRoot = await mkdtemp(join(tmpdir(), 'dcni-managed-'));
@@ -153,7 +143,7 @@ export class ManagedPlugin {
       await createFromDir(cli, alias, sourceDir);
       const defaults = { LOG_LEVEL: 'debug', DOCKER_CNI_DEFAULT_POOLS_V4: TEST_AUTO_POOLS_V4, DOCKER_CNI_RECONCILE_INTERVAL_MS: '0' };
       const env = { ...(options.testDefaults === false ? {} : defaults), ...options.env };
-      await cli([
+      await cli.run([
         'plugin', 'set', alias,
         `cni-conf.source=${dirs.conf}`,
         `cni-bin.source=${dirs.bin}`,
@@ -170,40 +160,34 @@ export class ManagedPlugin {
   }
 
   async inspect(): Promise<ManagedPluginInspect> {
-    const parsed = JSON.parse(await this.cli(['plugin', 'inspect', this.alias])) as ManagedPluginInspect[];
+    const parsed = JSON.parse(await this.cli.run(['plugin', 'inspect', this.alias])) as ManagedPluginInspect[];
     const first = parsed[0];
     if (!first) throw new Error(`docker plugin inspect ${this.alias} returned nothing`);
     return first;
   }
 
   async enable(): Promise<void> {
-    await this.cli(['plugin', 'enable', this.alias], 60_000);
+    await this.cli.run(['plugin', 'enable', this.alias], 60_000);
   }
 
   async disable(force = false): Promise<void> {
-    await this.cli(['plugin', 'disable', ...(force ? ['-f'] : []), this.alias], 60_000);
+    await this.cli.run(['plugin', 'disable', ...(force ? ['-f'] : []), this.alias], 60_000);
   }
 
   /** Directories whose files are plugin state, for leak snapshots. */
   watchedDirs(): string[] {
-    return [
-      join(this.dirs.state, 'networks'),
-      join(this.dirs.state, 'endpoints'),
-      join(this.dirs.state, 'pools'),
-      join(this.dirs.cniState, 'results'),
-      join(this.dirs.cniState, 'networks'),
-    ];
+    return stateDirsOf({ stateDir: this.dirs.state, cacheDir: this.dirs.cniState, hostLocalDir: join(this.dirs.cniState, 'networks') });
   }
 
   /** Disables (forced) and removes the plugin, then its temp dirs; never throws. */
   async dispose(): Promise<string[]> {
     const problems: string[] = [];
-    const exists = await this.cli(['plugin', 'inspect', '-f', '{{.Enabled}}', this.alias]).then(
+    const exists = await this.cli.run(['plugin', 'inspect', '-f', '{{.Enabled}}', this.alias]).then(
       (enabled) => ({ enabled: enabled === 'true' }),
       () => undefined,
     );
     if (exists?.enabled) await this.disable(true).catch((err: unknown) => problems.push(String(err)));
-    if (exists) await this.cli(['plugin', 'rm', '-f', this.alias], 60_000).catch((err: unknown) => problems.push(String(err)));
+    if (exists) await this.cli.run(['plugin', 'rm', '-f', this.alias], 60_000).catch((err: unknown) => problems.push(String(err)));
     if (process.env.DOCKER_CNI_TEST_KEEP !== '1') await rm(this.tempRoot, { recursive: true, force: true });
     return problems;
   }

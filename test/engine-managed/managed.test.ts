@@ -18,7 +18,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { dockerAvailable, isRoot, skipUnless } from '../helpers/prereq.js';
-import { DOCKER_BIN, REPO_ROOT, docker, dockerResult, freeSubnet, hostInSubnet, uniqueName, waitFor } from '../helpers/engine.js';
+import { DOCKER_BIN, REPO_ROOT, docker, dockerResult, freeSubnet, hostInSubnet, suiteLeakCheck, uniqueName, waitFor } from '../helpers/engine.js';
 import { BASE_IMAGE, ManagedPlugin, pluginSource, type PluginSource } from './managed-plugin.js';
 
 const PLUGIN_SOCKET_NAME = 'cni.sock';
@@ -29,19 +29,6 @@ const skip = skipUnless([
   [await dockerAvailable(), 'a running dockerd on /var/run/docker.sock'],
   [existsSync(join(REPO_ROOT, 'node_modules', 'typescript')), 'node_modules (npm ci) for the offline build'],
 ]);
-
-interface PluginInspect {
-  Id: string;
-  Enabled: boolean;
-  Settings: { Env: string[]; Mounts: Array<{ Name: string; Source: string | null }> };
-}
-
-async function inspectPlugin(name: string): Promise<PluginInspect> {
-  const parsed = JSON.parse(await docker(['plugin', 'inspect', name])) as PluginInspect[];
-  const first = parsed[0];
-  if (!first) throw new Error(`docker plugin inspect ${name} returned nothing`);
-  return first;
-}
 
 /** POSTs one plugin-protocol call straight to the plugin's socket, as dockerd does. */
 function callPlugin(socketPath: string, method: string): Promise<{ status: number; body: unknown }> {
@@ -98,12 +85,19 @@ function pluginProcessEnv(pluginId: string): Map<string, string> | undefined {
 describe('managed plugin (docker plugin create/enable/set/disable/rm)', { skip }, () => {
   let source: PluginSource | undefined;
   let plugin: ManagedPlugin | undefined;
+  const managed = (): ManagedPlugin => {
+    if (!plugin) throw new Error('the before hook did not create the plugin');
+    return plugin;
+  };
   let alias = '';
   const tempDirs = { conf: '', state: '' };
   const networks: string[] = [];
+  // Kernel state, the CNI cache and docker-cni's default dirs; the plugin's own dirs are temp dirs removed with it.
+  const host = suiteLeakCheck();
 
   before(async () => {
     source = await pluginSource();
+    await host.take();
     // config.json's own env values: the first test checks them.
     plugin = await ManagedPlugin.create(source.dir, { testDefaults: false });
     alias = plugin.alias;
@@ -115,10 +109,11 @@ describe('managed plugin (docker plugin create/enable/set/disable/rm)', { skip }
     for (const network of networks) await dockerResult(['network', 'rm', network]);
     await plugin?.dispose();
     await source?.dispose();
+    await host.verify();
   });
 
   test('config.json passes docker plugin create with the documented settings', async () => {
-    const plugin = await inspectPlugin(alias);
+    const plugin = await managed().inspect();
     assert.equal(plugin.Enabled, false);
     const env = new Set(plugin.Settings.Env);
     for (const expected of ['LOG_LEVEL=info', 'CNI_PATH=/opt/cni/bin:/usr/lib/cni', 'DOCKER_CNI_SOCKET=/run/docker/plugins/cni.sock']) {
@@ -131,7 +126,7 @@ describe('managed plugin (docker plugin create/enable/set/disable/rm)', { skip }
 
   test('enabled, it answers on its socket and drives a network create/rm', async () => {
     await docker(['plugin', 'enable', alias], 60_000);
-    const plugin = await inspectPlugin(alias);
+    const plugin = await managed().inspect();
     assert.equal(plugin.Enabled, true);
 
     const socketPath = `/run/docker/plugins/${plugin.Id}/${PLUGIN_SOCKET_NAME}`;
@@ -157,11 +152,11 @@ describe('managed plugin (docker plugin create/enable/set/disable/rm)', { skip }
     for (const network of networks.splice(0)) await dockerResult(['network', 'rm', network]);
     await docker(['plugin', 'disable', alias], 60_000);
     await docker(['plugin', 'set', alias, 'LOG_LEVEL=debug']);
-    const settings = await inspectPlugin(alias);
+    const settings = await managed().inspect();
     assert.ok(settings.Settings.Env.includes('LOG_LEVEL=debug'));
 
     await docker(['plugin', 'enable', alias], 60_000);
-    const plugin = await inspectPlugin(alias);
+    const plugin = await managed().inspect();
     const env = await waitFor(async () => pluginProcessEnv(plugin.Id), { timeoutMs: 10_000, what: 'the plugin process' });
     assert.equal(env.get('LOG_LEVEL'), 'debug');
 

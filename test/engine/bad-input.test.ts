@@ -3,12 +3,11 @@
 // and the plugin keeps serving.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import {
   DockerCommandError,
   assertPings,
   cidrContains,
+  confDirOrSkip,
   containerIp,
   engineCase,
   engineSkipReason,
@@ -77,25 +76,14 @@ describe('engine: bad input', { skip }, () => {
     }));
 
   test('a conflist naming a CNI plugin type that does not exist is refused naming the type, then the plugin keeps serving', { timeout: TEST_TIMEOUT }, async (t) => {
-    const confDir = plugin().dirs.confDir;
-    if (!confDir) {
-      t.skip('the conf dir of the plugin under test is unknown (set DOCKER_CNI_TEST_CONF_DIR)');
-      return;
-    }
+    const confDir = confDirOrSkip(t, plugin());
+    if (!confDir) return;
     await engineCase(plugin(), async (s) => {
-      const confName = uniqueName('cnit-conf');
       const missingType = `cnit-noplugin-${randomHex(6)}`;
       const subnet = await freeSubnet();
-      const file = join(confDir, `${confName}.conflist`);
-      s.defer(`rm ${file}`, () => rm(file, { force: true }));
-      await writeFile(
-        file,
-        JSON.stringify({
-          cniVersion: '1.0.0',
-          name: confName,
-          plugins: [{ type: missingType, ipam: { type: 'host-local', ranges: [[{ subnet, gateway: hostInSubnet(subnet, 1) }]] } }],
-        }),
-      );
+      const confName = await s.placeConflist(confDir, [
+        { type: missingType, ipam: { type: 'host-local', ranges: [[{ subnet, gateway: hostInSubnet(subnet, 1) }]] } },
+      ]);
       await expectRefused(s, { subnet, options: { 'cni.network': confName } }, new RegExp(missingType));
       await assertStillServing(s);
     });

@@ -4,15 +4,14 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import {
   AUTO_POOL_V4,
   assertGatewayRoute,
   assertPings,
   cidrContains,
   cidrsOverlap,
+  confDirOrSkip,
   containerInterface,
   containerIp,
   docker,
@@ -21,12 +20,12 @@ import {
   engineSkipReason,
   hostInSubnet,
   hostLinkExists,
+  hostRoutesV4,
   freeSubnet,
   inspectNetwork,
   linksOnBridge,
   randomHex,
   setupEngineSuite,
-  uniqueName,
   waitFor,
   type CreatedNetwork,
   type EngineScope,
@@ -101,11 +100,8 @@ describe('engine: docker network create', { skip }, () => {
 
       // No other Docker network and no host route (except these networks' own bridges) may overlap.
       const otherSubnets = await dockerSubnetsV4(new Set([first.id, second.id]));
-      const routes = String((await execa('ip', ['-o', '-4', 'route', 'show', 'table', 'all'])).stdout)
-        .split('\n')
-        .filter((line) => !line.includes(`dev ${first.bridge} `) && !line.includes(`dev ${second.bridge} `))
-        .map((line) => line.split(/\s+/).find((w) => /^\d+\.\d+\.\d+\.\d+(\/\d+)?$/.test(w)))
-        .filter((c): c is string => Boolean(c) && !c?.startsWith('127.'))
+      const routes = (await hostRoutesV4([first.bridge, second.bridge]))
+        .filter((c) => !c.startsWith('127.'))
         .map((c) => (c.includes('/') ? c : `${c}/32`));
       for (const subnet of subnets) {
         const clash = [...otherSubnets, ...routes].find((used) => cidrsOverlap(used, subnet));
@@ -116,38 +112,25 @@ describe('engine: docker network create', { skip }, () => {
     }));
 
   test('-o cni.network=<conflist>: a user conflist (bridge + host-local + firewall) from the conf dir backs the network', { timeout: TEST_TIMEOUT }, async (t) => {
-    const confDir = plugin().dirs.confDir;
-    if (!confDir) {
-      t.skip('the conf dir of the plugin under test is unknown (set DOCKER_CNI_TEST_CONF_DIR)');
-      return;
-    }
+    const confDir = confDirOrSkip(t, plugin());
+    if (!confDir) return;
     await engineCase(plugin(), async (s) => {
-      const confName = uniqueName('cnit-conf');
       const bridge = `cnitb${randomHex(6)}`;
       const subnet = await freeSubnet();
-      const conflist = {
-        cniVersion: '1.0.0',
-        name: confName,
-        plugins: [
-          {
-            type: 'bridge',
-            bridge,
-            isGateway: true,
-            ipMasq: false,
-            ipam: { type: 'host-local', ranges: [[{ subnet, gateway: hostInSubnet(subnet, 1) }]] },
-          },
-          { type: 'firewall' },
-        ],
-      };
       s.own(bridge);
-      const file = join(confDir, `${confName}.conflist`);
-      s.defer(`rm ${file}`, () => rm(file, { force: true }));
+      const confName = await s.placeConflist(confDir, [
+        {
+          type: 'bridge',
+          bridge,
+          isGateway: true,
+          ipMasq: false,
+          ipam: { type: 'host-local', ranges: [[{ subnet, gateway: hostInSubnet(subnet, 1) }]] },
+        },
+        { type: 'firewall' },
+      ]);
       // The conflist's bridge is the user's: CNI bridge creates it and nothing
       // is expected to delete it, so the test removes it after the network.
-      s.defer(`ip link del ${bridge}`, async () => {
-        if (await hostLinkExists(bridge)) await execa('ip', ['link', 'del', bridge]);
-      });
-      await writeFile(file, JSON.stringify(conflist, null, 2));
+      s.deleteLinkLater(bridge);
 
       const network = await s.createNetwork({ subnet, options: { 'cni.network': confName } });
       const first = await s.runContainer({ network: network.name });

@@ -2,16 +2,18 @@
  * Reading a managed plugin's output: dockerd collects a managed plugin's stdout
  * and stderr into its own log, one `msg="<line>" plugin=<id>` entry per line.
  */
-import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { HOST_DOCKER_PIDFILE, HOST_DOCKER_SOCKET, dockerdPid, outputFileOf } from './dockerd-process.js';
 
 /**
  * What the plugin with this ID wrote to stdout/stderr, as it wrote it: dockerd
  * logs each line as `... msg="<line, quoted>" plugin=<id>`, so the quoting is
- * undone here. Needs dockerd's output to be a file this process can read.
+ * undone here. Needs the host dockerd's output to be a file this process can read.
  */
 export function managedPluginLog(pluginId: string): string | undefined {
-  const dockerdLog = dockerdLogFile();
-  if (!dockerdLog) return undefined;
+  const pid = dockerdPid(HOST_DOCKER_SOCKET, HOST_DOCKER_PIDFILE);
+  const dockerdLog = pid === undefined ? undefined : outputFileOf(pid);
+  if (!dockerdLog || !existsSync(dockerdLog)) return undefined;
   let text: string;
   try {
     text = readFileSync(dockerdLog, 'utf8');
@@ -37,29 +39,4 @@ export function managedPluginLogTail(pluginId: string, lines = 60): string {
   const log = managedPluginLog(pluginId);
   if (log === undefined) return "(dockerd's log is not a readable file)";
   return log ? log.split('\n').slice(-lines).join('\n') : `(nothing from plugin ${pluginId.slice(0, 12)} in dockerd's log)`;
-}
-
-function dockerdLogFile(): string | undefined {
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== 'dockerd') continue;
-      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      // The host daemon: no -H/--host pointing elsewhere.
-      if (argv.some((arg) => arg === '-H' || arg.startsWith('--host'))) continue;
-      const target = readlinkOrUndefined(`/proc/${entry}/fd/1`);
-      if (target?.startsWith('/') && existsSync(target)) return target;
-    } catch {
-      // process gone
-    }
-  }
-  return undefined;
-}
-
-function readlinkOrUndefined(path: string): string | undefined {
-  try {
-    return readlinkSync(path);
-  } catch {
-    return undefined;
-  }
 }

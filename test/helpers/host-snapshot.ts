@@ -1,193 +1,108 @@
 /**
- * Host snapshots for leak checks: what a test leaves behind on the host is
+ * Host snapshots for leak checks: what a test leaves behind, or removes, is
  * found by comparing a snapshot taken before it with one taken after it.
  *
- * Only additions count (things present after but not before). The
- * normalisation removes what legitimately churns: packet counters, link
- * indexes and states, netns ids. The ignore rules are narrow: Docker's own
- * bridges and their veths (other tests may use them), the plugin's staging
- * namespaces, and the shared iptables chains that CNI plugins and docker-cni
- * create once and, by design, never remove.
+ * A snapshot holds everything docker-cni or a CNI chain can touch: links with
+ * their masters, network namespaces, all four iptables tables of both
+ * families, routes of every table and policy rules of both families, qdiscs
+ * and filters of host links, per-link and host-wide sysctls, UDP conntrack
+ * entries, and the files of the CNI result cache, host-local and docker-cni's
+ * state. Both directions count: what appeared and what disappeared. What is
+ * not the test's is set apart by ownership (snapshot-ownership.ts), not by
+ * broad patterns.
  */
-import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { execa } from 'execa';
+import {
+  conntrackUdp,
+  deviceOf,
+  dockerdOwned,
+  ipRules,
+  linkName,
+  listFiles,
+  parseLinks,
+  parseNetns,
+  routes,
+  ruleset,
+  run,
+  sysctlLink,
+  sysctls,
+  trafficControl,
+  type DockerdOwned,
+} from './snapshot-readers.js';
+import { Ownership, forwardingFamily, isRouterAnycast, isSharedPlumbing } from './snapshot-ownership.js';
+import { stagingNetnsOwner } from './processes.js';
+import { cidrContains } from './subnets.js';
 
 export interface HostSnapshot {
   /** `name` or `name master <bridge>` per host link. */
   links: string[];
-  /** Names under /run/netns (ids stripped). */
+  /** Names under /run/netns. */
   netns: string[];
-  /** `table: rule-or-chain` lines from iptables-save. */
+  /** `table: rule-or-chain` lines of iptables-save, tables filter, nat, mangle and raw. */
   iptables: string[];
   /** The same from ip6tables-save. */
   ip6tables: string[];
+  /** `v4: …` / `v6: …` routes of every table. */
+  routes: string[];
+  /** `v4: …` / `v6: …` policy rules. */
+  ipRules: string[];
+  /** `qdisc: …` and `filter: dev X[ ingress]: …` lines. */
+  tc: string[];
+  /** `ipv4/conf/<link>/<key>=<value>` and host-wide settings. */
+  sysctls: string[];
+  /** UDP conntrack entries (see conntrackUdp). */
+  conntrack: string[];
   /** Files (recursively) under the watched directories. */
   files: string[];
+  /** What dockerd had made for its own networks at the time. */
+  dockerd: DockerdOwned;
 }
+
+type Section = Exclude<keyof HostSnapshot, 'dockerd'>;
 
 export interface SnapshotOptions {
   /** Extra directories to list, e.g. the plugin's state and cache dirs. */
   dirs?: readonly string[];
 }
 
-/** Watched in every snapshot: where CNI and docker-cni keep state by default. */
-export const DEFAULT_WATCHED_DIRS = [
-  '/var/lib/cni/results',
-  '/var/lib/cni/networks',
-  '/var/lib/docker-cni/networks',
-  '/var/lib/docker-cni/endpoints',
-  '/var/lib/docker-cni/pools',
-] as const;
+/** Watched in every snapshot: where CNI (result cache, host-local) and docker-cni keep state by default. */
+export const DEFAULT_WATCHED_DIRS = ['/var/lib/cni', '/var/lib/docker-cni'] as const;
 
-export interface LeakIgnore {
-  links?: RegExp[];
-  netns?: RegExp[];
-  /** Applied to iptables and ip6tables lines (after the `table: ` prefix). */
-  rules?: RegExp[];
-  files?: RegExp[];
-}
+/** Extra patterns to ignore per section; `rules` applies to iptables and ip6tables lines (after the `table: ` prefix too). */
+export type LeakIgnore = Partial<Record<Exclude<Section, 'iptables' | 'ip6tables'> | 'rules', RegExp[]>>;
 
-/**
- * Chains created once and shared by every network or container; the CNI
- * plugins never delete them (reference section 5), and docker-cni keeps its
- * own two for the life of the host.
- */
-const SHARED_CHAINS = [
-  'DOCKER-CNI-ISOLATION',
-  'DOCKER-CNI-MASQ',
-  'CNI-FORWARD',
-  'CNI-ADMIN',
-  'CNI-ISOLATION-STAGE-1',
-  'CNI-ISOLATION-STAGE-2',
-  'CNI-HOSTPORT-DNAT',
-  'CNI-HOSTPORT-SETMARK',
-  'CNI-HOSTPORT-MASQ',
-];
-
-/** docker-cni's own fixed chains (DOCKER-CNI-ISOLATION, -MASQ, -INGRESS, ...): upper-case words, no per-network id. */
-const DOCKER_CNI_FIXED_CHAIN = /^DOCKER-CNI-[A-Z]+(-[A-Z]+)*$/;
-
-const isSharedChain = (chain: string): boolean => SHARED_CHAINS.includes(chain) || DOCKER_CNI_FIXED_CHAIN.test(chain);
-
-const BUILTIN_AND_DOCKER_CHAINS = ['INPUT', 'FORWARD', 'OUTPUT', 'PREROUTING', 'POSTROUTING', 'DOCKER-USER'];
-
-/** Docker-managed bridges: docker0 and br-<12 hex> of `docker network create -d bridge`. */
-const DOCKER_BRIDGE = /(^|[\s:])(docker0|br-[0-9a-f]{12})(\s|$)/;
-
-/**
- * A rule is shared plumbing when it only links shared/builtin chains (or
- * marks/masquerades by mark, as portmap does) and matches on no address,
- * interface or port: anything naming a container, subnet or bridge is
- * per-network state and must be cleaned up.
- */
-function isSharedPlumbing(line: string): boolean {
-  const declaration = /^\w+: :(\S+) /.exec(line);
-  if (declaration) return isSharedChain(declaration[1] ?? '');
-  const rule = /^\w+: -A (\S+) (.*)$/.exec(line);
-  if (!rule) return false;
-  const chain = rule[1] ?? '';
-  const rest = rule[2] ?? '';
-  const target = /-j (\S+)/.exec(rest)?.[1] ?? '';
-  const chainOk = isSharedChain(chain) || BUILTIN_AND_DOCKER_CHAINS.includes(chain);
-  const targetOk = isSharedChain(target) || (isSharedChain(chain) && ['RETURN', 'MARK', 'MASQUERADE'].includes(target));
-  if (!chainOk || !targetOk) return false;
-  const specific = /(^|\s)(!\s)?(-s|-d|-i|-o|--dport|--sport|--to-destination)\s/.test(rest) || /\b\d{1,3}(\.\d{1,3}){3}\b|[0-9a-f]{1,4}::?[0-9a-f]{0,4}:/i.test(rest);
-  return !specific;
-}
-
-export const DEFAULT_IGNORE: Required<LeakIgnore> = {
-  links: [
-    // Docker's own bridges and the veths of containers on them (other tests may churn them).
-    /^(docker0|br-[0-9a-f]{12})$/,
-    / master (docker0|br-[0-9a-f]{12})$/,
-  ],
-  // docker-cni's private staging namespaces persist across plugin restarts by design.
-  netns: [/^dcni-stage-/],
-  rules: [DOCKER_BRIDGE],
-  files: [
-    // host-local bookkeeping that survives releases; reservations (files named by IP) still count.
-    /\/(lock|last_reserved_ip\.\d+)$/,
-  ],
+const DEFAULT_IGNORE: LeakIgnore = {
+  // host-local bookkeeping that survives releases; reservations (files named by IP) still count.
+  files: [/\/(lock|last_reserved_ip\.\d+)$/],
 };
-
-async function run(cmd: string, args: string[]): Promise<string> {
-  const result = await execa(cmd, args, { reject: false, timeout: 30_000 });
-  if (result.exitCode !== 0) {
-    throw new Error(`${cmd} ${args.join(' ')} failed (exit ${result.exitCode}): ${String(result.stderr).trim()}`);
-  }
-  return String(result.stdout);
-}
-
-function parseLinks(output: string): string[] {
-  const links: string[] = [];
-  for (const line of output.split('\n')) {
-    const match = /^\d+:\s+([^:@\s]+)(?:@\S+)?:\s.*?(?:\smaster\s(\S+))?\s/.exec(line);
-    if (!match) continue;
-    links.push(match[2] ? `${match[1]} master ${match[2]}` : `${match[1]}`);
-  }
-  return links.sort();
-}
-
-function parseNetns(output: string): string[] {
-  return output
-    .split('\n')
-    .map((line) => line.trim().split(/\s+/)[0] ?? '')
-    .filter(Boolean)
-    .sort();
-}
-
-function parseRuleset(table: string, output: string): string[] {
-  const lines: string[] = [];
-  for (const raw of output.split('\n')) {
-    const line = raw.trim();
-    if (!line || line.startsWith('#') || line.startsWith('*') || line === 'COMMIT') continue;
-    // Chain declarations carry packet/byte counters: ":NAME POLICY [p:b]".
-    lines.push(`${table}: ${line.replace(/\s*\[\d+:\d+\]$/, '')}`);
-  }
-  return lines;
-}
-
-async function ruleset(binary: 'iptables-save' | 'ip6tables-save'): Promise<string[]> {
-  const lines: string[] = [];
-  for (const table of ['filter', 'nat']) {
-    lines.push(...parseRuleset(table, await run(binary, ['-t', table])));
-  }
-  return lines.sort();
-}
-
-function listFiles(dir: string): string[] {
-  let entries: string[];
-  try {
-    entries = readdirSync(dir);
-  } catch {
-    return [];
-  }
-  const files: string[] = [];
-  for (const entry of entries) {
-    const full = join(dir, entry);
-    let isDir = false;
-    try {
-      isDir = statSync(full).isDirectory();
-    } catch {
-      continue; // removed while listing
-    }
-    if (isDir) files.push(...listFiles(full));
-    else files.push(full);
-  }
-  return files;
-}
 
 export async function takeSnapshot(options: SnapshotOptions = {}): Promise<HostSnapshot> {
   const dirs = [...new Set([...DEFAULT_WATCHED_DIRS, ...(options.dirs ?? [])])];
-  const [links, netns, iptables, ip6tables] = await Promise.all([
-    run('ip', ['-o', 'link', 'show']).then(parseLinks),
+  const links = parseLinks(await run('ip', ['-o', 'link', 'show']));
+  const names = links.map(linkName);
+  const [netns, iptables, ip6tables, routes4, routes6, rules4, rules6, tc, dockerd] = await Promise.all([
     run('ip', ['netns', 'list']).then(parseNetns),
     ruleset('iptables-save'),
     ruleset('ip6tables-save'),
+    routes('-4'),
+    routes('-6'),
+    ipRules('-4'),
+    ipRules('-6'),
+    trafficControl(names),
+    dockerdOwned(),
   ]);
-  const files = dirs.flatMap(listFiles).sort();
-  return { links, netns, iptables, ip6tables, files };
+  return {
+    links,
+    netns,
+    iptables,
+    ip6tables,
+    routes: [...routes4, ...routes6],
+    ipRules: [...rules4, ...rules6],
+    tc,
+    sysctls: sysctls(names),
+    conntrack: conntrackUdp(),
+    files: [...new Set(dirs.flatMap(listFiles))].sort(),
+    dockerd,
+  };
 }
 
 /** Multiset difference: every line of `after` not matched by one in `before`. */
@@ -203,38 +118,72 @@ function added(before: readonly string[], after: readonly string[]): string[] {
   return extra;
 }
 
-function mergeIgnore(extra: LeakIgnore): Required<LeakIgnore> {
-  return {
-    links: [...DEFAULT_IGNORE.links, ...(extra.links ?? [])],
-    netns: [...DEFAULT_IGNORE.netns, ...(extra.netns ?? [])],
-    rules: [...DEFAULT_IGNORE.rules, ...(extra.rules ?? [])],
-    files: [...DEFAULT_IGNORE.files, ...(extra.files ?? [])],
-  };
+/** IPv4 subnets routed (on a link, not via a gateway) in `before` but no longer in `after`: their addresses were removed. */
+function removedSubnets(before: HostSnapshot, after: HostSnapshot): string[] {
+  const onLink = (snapshot: HostSnapshot): string[] =>
+    snapshot.routes.map((line) => /^v4: (\d+\.\d+\.\d+\.\d+\/\d+) dev /.exec(line)?.[1]).filter((cidr): cidr is string => Boolean(cidr));
+  const still = new Set(onLink(after));
+  return onLink(before).filter((cidr) => !still.has(cidr));
 }
 
-/** Human-readable leftovers, one per line, e.g. `link: dcni-0123456789`. Empty means clean. */
-export function diffSnapshots(before: HostSnapshot, after: HostSnapshot, ignore: LeakIgnore = {}): string[] {
-  const rules = mergeIgnore(ignore);
-  const keep = (patterns: RegExp[]) => (line: string) => !patterns.some((p) => p.test(line));
-  const keepRule = (line: string) => !isSharedPlumbing(line) && keep(rules.rules)(line);
-  return [
-    ...added(before.links, after.links).filter(keep(rules.links)).map((l) => `link: ${l}`),
-    ...added(before.netns, after.netns).filter(keep(rules.netns)).map((n) => `netns: ${n}`),
-    ...added(before.iptables, after.iptables).filter(keepRule).map((r) => `iptables ${r}`),
-    ...added(before.ip6tables, after.ip6tables).filter(keepRule).map((r) => `ip6tables ${r}`),
-    ...added(before.files, after.files).filter(keep(rules.files)).map((f) => `file: ${f}`),
-  ];
-}
-
-export interface LeakCheckOptions extends SnapshotOptions {
+export interface DiffOptions {
   ignore?: LeakIgnore;
+  /** Subnets the test's networks had; UDP conntrack entries naming their addresses count. */
+  subnets?: readonly string[];
+}
+
+/**
+ * Human-readable differences, one per line: `+ <section>: <line>` appeared,
+ * `- <section>: <line>` disappeared. Empty means the host is as it was.
+ */
+export function diffSnapshots(before: HostSnapshot, after: HostSnapshot, options: DiffOptions = {}): string[] {
+  const own = new Ownership([before.dockerd, after.dockerd], [...before.links, ...after.links]);
+  const patterns = (section: keyof LeakIgnore): RegExp[] => [...(DEFAULT_IGNORE[section] ?? []), ...(options.ignore?.[section] ?? [])];
+  const ignored = (section: keyof LeakIgnore, line: string): boolean => patterns(section).some((p) => p.test(line));
+  const bothLinks = new Set(before.links.map(linkName).filter((name) => after.links.some((l) => linkName(l) === name)));
+  const subnets = [...(options.subnets ?? []), ...removedSubnets(before, after)].filter((s) => s.includes('.'));
+  const namesRemovedAddress = (entry: string): boolean =>
+    [...entry.matchAll(/(?:=| to )(\d+\.\d+\.\d+\.\d+)/g)].some((m) => subnets.some((s) => cidrContains(s, m[1] ?? '')));
+  const forwardingTurnedOn = own.forwardingTurnedOn(before.sysctls, after.sysctls);
+
+  /** Whether a changed line of a section counts; `appeared` is false for a removal. */
+  const counts: Record<Section, (line: string, appeared: boolean) => boolean> = {
+    links: (line) => !own.foreignDevice(linkName(line)) && !ignored('links', line),
+    // A staging namespace that went away was the plugin's to remove; one that came counts once its process is gone.
+    netns: (line, appeared) => (appeared ? !own.liveStagingNetns(line) : stagingNetnsOwner(line) === undefined) && !ignored('netns', line),
+    iptables: (line, appeared) => !own.dockerdRule(line) && !(appeared && isSharedPlumbing(line)) && !ignored('rules', line),
+    ip6tables: (line, appeared) => !own.dockerdRule(line) && !(appeared && isSharedPlumbing(line)) && !ignored('rules', line),
+    routes: (line, appeared) =>
+      !own.foreignDevice(deviceOf(line)) && !(appeared && forwardingTurnedOn.has('ipv6') && isRouterAnycast(line)) && !ignored('routes', line),
+    ipRules: (line) => !ignored('ipRules', line),
+    tc: (line) => !own.foreignDevice(deviceOf(line)) && !ignored('tc', line),
+    // A link that came or went is reported itself; its settings count only while it exists on both sides.
+    sysctls: (line) => {
+      if (forwardingTurnedOn.has(forwardingFamily(line) ?? '')) return false;
+      const link = sysctlLink(line);
+      return (link === undefined || link === 'all' || link === 'default' || (bothLinks.has(link) && !own.foreignDevice(link))) && !ignored('sysctls', line);
+    },
+    // Entries of finished flows expire by themselves: only ones that appeared and point at removed addresses count.
+    conntrack: (line, appeared) => appeared && namesRemovedAddress(line) && !ignored('conntrack', line),
+    files: (line) => !ignored('files', line),
+  };
+  const out: string[] = [];
+  for (const section of Object.keys(counts) as Section[]) {
+    const keep = counts[section];
+    out.push(...added(before[section], after[section]).filter((l) => keep(l, true)).map((l) => `+ ${section}: ${l}`));
+    out.push(...added(after[section], before[section]).filter((l) => keep(l, false)).map((l) => `- ${section}: ${l}`));
+  }
+  return out;
+}
+
+export interface LeakCheckOptions extends SnapshotOptions, DiffOptions {
   /**
    * Teardown by Docker and the plugin finishes slightly after the CLI
-   * returns; leftovers must persist this long to count.
+   * returns; differences must persist this long to count.
    */
   settleMs?: number;
   /**
-   * Shared-host mode: count only leftovers that mention one of these tokens
+   * Shared-host mode: count only differences that mention one of these tokens
    * (bridge names, network-ID prefixes, subnets, link names the test owns),
    * plus every file under `ownedDirs`. Other processes' churn is then not
    * blamed on the test. Never used under CI, where the whole host counts.
@@ -244,21 +193,21 @@ export interface LeakCheckOptions extends SnapshotOptions {
   ownedDirs?: readonly string[];
 }
 
-/** Throws an AssertionError-like Error listing every leftover when the host is not back to `before`. */
+/** Throws an Error listing every difference when the host is not back to `before`. */
 export async function assertNoLeaks(before: HostSnapshot, options: LeakCheckOptions = {}): Promise<void> {
   const deadline = Date.now() + (options.settleMs ?? 10_000);
   let leftovers: string[];
   for (;;) {
-    leftovers = diffSnapshots(before, await takeSnapshot(options), options.ignore);
+    leftovers = diffSnapshots(before, await takeSnapshot(options), options);
     const tokens = options.onlyMentioning;
     if (tokens) {
-      const owned = (options.ownedDirs ?? []).map((dir) => `file: ${dir}/`);
-      leftovers = leftovers.filter((l) => owned.some((prefix) => l.startsWith(prefix)) || tokens.some((token) => l.includes(token)));
+      const owned = (options.ownedDirs ?? []).map((dir) => `files: ${dir}/`);
+      leftovers = leftovers.filter((l) => owned.some((prefix) => l.slice(2).startsWith(prefix)) || tokens.some((token) => l.includes(token)));
     }
     if (leftovers.length === 0 || Date.now() >= deadline) break;
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
   if (leftovers.length > 0) {
-    throw new Error(`host state leaked (${leftovers.length} item(s)):\n  ${leftovers.join('\n  ')}`);
+    throw new Error(`host state leaked or was removed (${leftovers.length} item(s)):\n  ${leftovers.join('\n  ')}`);
   }
 }

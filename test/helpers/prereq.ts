@@ -44,7 +44,14 @@ export function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;
 }
 
-export const CNI_BIN_DIRS = ['/opt/cni/bin', '/usr/lib/cni'] as const;
+/**
+ * Where the integration tier finds the CNI plugins. DOCKER_CNI_TEST_CNI_PATH
+ * (colon-separated) selects another plugin set; test/run.mjs uses it to run
+ * the tier against the newer plugins too.
+ */
+export const CNI_BIN_DIRS: readonly string[] = process.env.DOCKER_CNI_TEST_CNI_PATH
+  ? process.env.DOCKER_CNI_TEST_CNI_PATH.split(':').filter(Boolean)
+  : ['/opt/cni/bin', '/usr/lib/cni'];
 
 /** The CNI plugins the tests chain: bridge, host-local, static, firewall, portmap. */
 export function hasCniPlugins(required: readonly string[] = ['bridge', 'host-local', 'static', 'firewall']): boolean {

@@ -24,8 +24,9 @@ import {
   uniqueName,
   type CreatedNetwork,
   type EngineScope,
+  mapLimit,
 } from '../../helpers/engine.js';
-import { mapLimit, networkDiagnostics } from '../../helpers/chaos.js';
+import { networkDiagnostics } from '../../helpers/leftovers.js';
 
 const skip = await engineSkipReason();
 const LABEL = 'docker-cni-chaos';

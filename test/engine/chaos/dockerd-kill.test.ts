@@ -16,9 +16,21 @@
 //     engine tier already requires one). The test restarts it in every case.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { IDLE_COMMAND, TEST_IMAGE, engineSkipReason, ensureTestImage, freeSubnet, randomHex, sleep, uniqueName } from '../../helpers/engine.js';
+import {
+  IDLE_COMMAND,
+  TEST_IMAGE,
+  engineSkipReason,
+  ensureTestImage,
+  freeSubnet,
+  killablePlugin,
+  randomBetween,
+  randomHex,
+  sleep,
+  uniqueName,
+} from '../../helpers/engine.js';
 import { assertNoLeaks, takeSnapshot } from '../../helpers/host-snapshot.js';
-import { DaemonUnderTest, KillablePlugin, orphanShims, randomBetween, type DaemonCommandLine } from '../../helpers/chaos.js';
+import { DaemonUnderTest } from '../../helpers/dockerd-under-test.js';
+import type { CommandLine } from '../../helpers/processes.js';
 
 const skip = await engineSkipReason();
 const HOST_MODE = process.env.DOCKER_CNI_CHAOS_HOST_DOCKERD === '1';
@@ -27,7 +39,7 @@ const ROUNDS = 2;
 
 describe('chaos: dockerd SIGKILL while containers start', { skip }, () => {
   let daemon: DaemonUnderTest | undefined;
-  let lastCommandLine: DaemonCommandLine | undefined;
+  let lastCommandLine: CommandLine | undefined;
 
   // Whatever happened above, dockerd runs again afterwards (the host one) or is gone (the private one).
   after(async () => {
@@ -45,7 +57,7 @@ describe('chaos: dockerd SIGKILL while containers start', { skip }, () => {
     if (!HOST_MODE) await daemon.startPrivate();
     const docker = daemon.docker;
     const runId = randomHex(8);
-    const plugin = await KillablePlugin.create({ dockerSocket: daemon.socket });
+    const plugin = await killablePlugin({ dockerSocket: daemon.socket });
     const dirs = plugin.watchedDirs();
     const before = await takeSnapshot({ dirs });
     const network = uniqueName('chaos-dockerd');
@@ -88,7 +100,7 @@ describe('chaos: dockerd SIGKILL while containers start', { skip }, () => {
       // and init keep running, unknown to the restarted daemon, and its netns keeps the interface Docker had
       // moved in (its host-side veth stays). That is Docker's leftover, not docker-cni's: it is reported,
       // and (private daemon only) killed before the host snapshot is compared.
-      const orphans = await orphanShims(daemon);
+      const orphans = await daemon.orphanShims();
       if (orphans.length > 0) {
         console.log(`chaos: ${orphans.length} container(s) dockerd lost track of: ${orphans.map((o) => o.containerId.slice(0, 12)).join(' ')}`);
         if (!HOST_MODE) await daemon.killShims(orphans);

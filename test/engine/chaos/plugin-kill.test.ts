@@ -21,21 +21,16 @@ import {
   linksOnBridge,
   randomHex,
   sleep,
+  hostDocker,
+  killablePlugin,
+  mapLimit,
+  randomBetween,
   uniqueName,
+  type EndpointTrace,
 } from '../../helpers/engine.js';
 import { assertNoLeaks, takeSnapshot } from '../../helpers/host-snapshot.js';
-import {
-  DockerClient,
-  KillablePlugin,
-  leftoversOf,
-  mapLimit,
-  orphanStagingNetns,
-  pingDiagnostics,
-  randomBetween,
-  readRules,
-  traceEndpoint,
-  type EndpointTrace,
-} from '../../helpers/chaos.js';
+import { leftoversOf, pingDiagnostics, readRules } from '../../helpers/leftovers.js';
+import { orphanStagingNetns } from '../../helpers/processes.js';
 
 const skip = await engineSkipReason();
 
@@ -72,9 +67,9 @@ interface Outcome {
 describe('chaos: plugin SIGKILL under a container workload', { skip }, () => {
   test('30+ random kills: survivors work, removed containers leave nothing, no leaks, no exhaustion', { timeout: TEST_TIMEOUT_MS }, async () => {
     await ensureTestImage();
-    const docker = new DockerClient(undefined);
+    const docker = hostDocker;
     const runId = randomHex(8);
-    const plugin = await KillablePlugin.create();
+    const plugin = await killablePlugin();
     const snapshotOptions = { dirs: plugin.watchedDirs() };
     const before = await takeSnapshot(snapshotOptions);
     const networks: ChaosNetwork[] = [];
@@ -128,7 +123,7 @@ describe('chaos: plugin SIGKILL under a container workload', { skip }, () => {
         const outcome: Outcome = { op: 'run', container, network: network.name, ok: r.exitCode === 0, ms: Date.now() - t0, pluginUp };
         if (r.exitCode === 0) {
           try {
-            network.live.push(await traceEndpoint(docker, container, network.name));
+            network.live.push(await docker.traceEndpoint(container, network.name));
           } catch (err) {
             outcome.ok = false;
             outcome.error = `started but not traceable: ${(err as Error).message}`;
@@ -202,7 +197,7 @@ describe('chaos: plugin SIGKILL under a container workload', { skip }, () => {
           notRunning.push(name);
           continue;
         }
-        network.live.push(await traceEndpoint(docker, name, network.name));
+        network.live.push(await docker.traceEndpoint(name, network.name));
       }
       if (notRunning.length > 0) console.log(`chaos: removing ${notRunning.length} container(s) left not running: ${notRunning.join(' ')}`);
       assert.deepEqual(await docker.forceRemove(notRunning), []);
@@ -257,7 +252,7 @@ describe('chaos: plugin SIGKILL under a container workload', { skip }, () => {
           const container = uniqueName('chaos-fill');
           finalBatch.push(container);
           await docker.run(['run', '-d', '--name', container, '--network', network.name, '--label', 'docker-cni-test=1', '--label', `${CHAOS_LABEL}=${runId}`, TEST_IMAGE, ...IDLE_COMMAND]);
-          network.live.push(await traceEndpoint(docker, container, network.name));
+          network.live.push(await docker.traceEndpoint(container, network.name));
         }
         const ips = network.live.map((t) => t.ip);
         assert.equal(new Set(ips).size, ips.length, `duplicate addresses on ${network.name}: ${ips.join(' ')}`);

@@ -14,20 +14,21 @@ import {
   freeSubnet,
   hostLinkExists,
   randomHex,
+  hostDocker,
+  killablePlugin,
   uniqueName,
 } from '../../helpers/engine.js';
 import { assertNoLeaks, takeSnapshot } from '../../helpers/host-snapshot.js';
-import { DockerClient, KillablePlugin, traceEndpoint } from '../../helpers/chaos.js';
 
 const skip = await engineSkipReason();
 
 describe('chaos: a second docker-cni instance on the same host', { skip }, () => {
   test("one instance's gc leaves the other's live links, bridge and rules alone", { timeout: 180_000 }, async () => {
     await ensureTestImage();
-    const docker = new DockerClient(undefined);
+    const docker = hostDocker;
     const runId = randomHex(8);
-    const first = await KillablePlugin.create();
-    const second = await KillablePlugin.create();
+    const first = await killablePlugin();
+    const second = await killablePlugin();
     const before = await takeSnapshot({ dirs: [...first.watchedDirs(), ...second.watchedDirs()] });
     const network = uniqueName('chaos-twin');
     let networkCreated = false;
@@ -41,7 +42,7 @@ describe('chaos: a second docker-cni instance on the same host', { skip }, () =>
       for (const name of names) {
         await docker.run(['run', '-d', '--name', name, '--network', network, '--label', `docker-cni-chaos=${runId}`, TEST_IMAGE, ...IDLE_COMMAND]);
       }
-      const [a, b] = await Promise.all(names.map((name) => traceEndpoint(docker, name, network)));
+      const [a, b] = await Promise.all(names.map((name) => docker.traceEndpoint(name, network)));
       assert.ok(a && b);
       await assertPings(a.container, b.ip);
 

@@ -2,9 +2,9 @@
 // from the conf dir with -o cni.network=<name>: ptp, macvlan (on a dummy
 // parent the test creates), tuning, and bandwidth (network and per-endpoint
 // limits from cni.bandwidth.* options).
-import { describe, test, type TestContext } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import {
@@ -13,38 +13,15 @@ import {
   docker,
   engineSkipReason,
   freeSubnet,
-  hostLinkExists,
   randomHex,
   setupEngineSuite,
   uniqueName,
-  type EngineScope,
+  confDirOrSkip,
 } from '../../helpers/engine.js';
 import { containerRoutes, endpointIdOf, featureCase, testBridgeName } from './feature-helpers.js';
 
 const TEST_TIMEOUT = 240_000;
 const skip = await engineSkipReason();
-
-/** Places a conflist in the plugin's conf dir for the duration of the test; returns its name. */
-async function placeConflist(s: EngineScope, confDir: string, plugins: object[]): Promise<string> {
-  const name = uniqueName('cnit-conf');
-  const file = join(confDir, `${name}.conflist`);
-  s.defer(`rm ${file}`, () => rm(file, { force: true }));
-  await writeFile(file, JSON.stringify({ cniVersion: '1.0.0', name, plugins }, null, 2));
-  return name;
-}
-
-function confDirOrSkip(t: TestContext, confDir: string | undefined): confDir is string {
-  if (confDir) return true;
-  t.skip('the conf dir of the plugin under test is unknown (set DOCKER_CNI_TEST_CONF_DIR)');
-  return false;
-}
-
-/** The link a conflist's bridge plugin creates is the user's; the test removes it afterwards. */
-function deleteLinkLater(s: EngineScope, name: string): void {
-  s.defer(`ip link del ${name}`, async () => {
-    if (await hostLinkExists(name)) await execa('ip', ['link', 'del', name]);
-  });
-}
 
 /** tc qdiscs of a host link, one per line. */
 async function hostQdiscs(link: string): Promise<string> {
@@ -66,11 +43,11 @@ describe('engine: CNI chains from the conf dir', { skip }, () => {
   const plugin = setupEngineSuite({ env: { DOCKER_CNI_RECONCILE_INTERVAL_MS: '0' } });
 
   test('ptp (+ firewall): containers reach each other through the host, by IP and name', { timeout: TEST_TIMEOUT }, async (t) => {
-    const confDir = plugin().dirs.confDir;
-    if (!confDirOrSkip(t, confDir)) return;
+    const confDir = confDirOrSkip(t, plugin());
+    if (!confDir) return;
     await featureCase(plugin(), async (s) => {
       const subnet = await freeSubnet();
-      const conf = await placeConflist(s, confDir, [
+      const conf = await s.placeConflist(confDir, [
         { type: 'ptp', ipMasq: false, ipam: { type: 'host-local', ranges: [[{ subnet }]], routes: [{ dst: '0.0.0.0/0' }] } },
         { type: 'firewall' },
       ]);
@@ -87,11 +64,11 @@ describe('engine: CNI chains from the conf dir', { skip }, () => {
   });
 
   test('macvlan on a parent link the test creates (dummy, else a veth): containers reach each other', { timeout: TEST_TIMEOUT }, async (t) => {
-    const confDir = plugin().dirs.confDir;
-    if (!confDirOrSkip(t, confDir)) return;
+    const confDir = confDirOrSkip(t, plugin());
+    if (!confDir) return;
     await featureCase(plugin(), async (s) => {
       const parent = `cnitd${randomHex(8)}`;
-      deleteLinkLater(s, parent);
+      s.deleteLinkLater(parent);
       // Kernels without the dummy module get a veth pair; deleting one end removes both.
       const dummy = await execa('ip', ['link', 'add', parent, 'type', 'dummy'], { reject: false });
       if (dummy.exitCode !== 0) {
@@ -101,7 +78,7 @@ describe('engine: CNI chains from the conf dir', { skip }, () => {
       }
       await execa('ip', ['link', 'set', parent, 'up']);
       const subnet = await freeSubnet();
-      const conf = await placeConflist(s, confDir, [
+      const conf = await s.placeConflist(confDir, [
         { type: 'macvlan', master: parent, mode: 'bridge', ipam: { type: 'host-local', ranges: [[{ subnet }]] } },
       ]);
       const net = await s.createNetwork({ subnet, options: { 'cni.network': conf } });
@@ -117,13 +94,13 @@ describe('engine: CNI chains from the conf dir', { skip }, () => {
   });
 
   test('tuning: mtu and promisc reach the container; sysctls do not (documented), docker run --sysctl does', { timeout: TEST_TIMEOUT }, async (t) => {
-    const confDir = plugin().dirs.confDir;
-    if (!confDirOrSkip(t, confDir)) return;
+    const confDir = confDirOrSkip(t, plugin());
+    if (!confDir) return;
     await featureCase(plugin(), async (s) => {
       const subnet = await freeSubnet();
       const bridge = testBridgeName(randomHex(8));
-      deleteLinkLater(s, bridge);
-      const conf = await placeConflist(s, confDir, [
+      s.deleteLinkLater(bridge);
+      const conf = await s.placeConflist(confDir, [
         { type: 'bridge', bridge, isGateway: true, ipam: { type: 'host-local', ranges: [[{ subnet }]] } },
         { type: 'tuning', mtu: 1400, promisc: true, sysctl: { 'net.ipv4.conf.eth0.arp_ignore': '1' } },
       ]);
@@ -181,13 +158,13 @@ describe('engine: CNI chains from the conf dir', { skip }, () => {
     }));
 
   test('bandwidth options are refused on a conflist without a bandwidth-capable plugin', { timeout: TEST_TIMEOUT }, async (t) => {
-    const confDir = plugin().dirs.confDir;
-    if (!confDirOrSkip(t, confDir)) return;
+    const confDir = confDirOrSkip(t, plugin());
+    if (!confDir) return;
     await featureCase(plugin(), async (s) => {
       const subnet = await freeSubnet();
       const bridge = testBridgeName(randomHex(8));
-      deleteLinkLater(s, bridge);
-      const conf = await placeConflist(s, confDir, [
+      s.deleteLinkLater(bridge);
+      const conf = await s.placeConflist(confDir, [
         { type: 'bridge', bridge, ipam: { type: 'host-local', ranges: [[{ subnet }]] } },
       ]);
       await assert.rejects(

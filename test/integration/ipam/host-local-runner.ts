@@ -1,51 +1,57 @@
 /**
- * A minimal IpamPluginRunner that execs the real host-local binary, so the
- * IPAM driver can be tested against it without the full CNI runtime.
+ * A minimal IpamPluginRunner that runs the real host-local binary through the
+ * project's plugin executor (environment, error decoding and timeouts as in
+ * production), so the IPAM driver can be tested against it without the rest
+ * of the CNI runtime (no result cache, no version negotiation, no locks).
  */
-import { execa } from 'execa';
-import type { CniErrorBody, CniResult, RuntimeConf } from '../../../src/cni/types.js';
-import { CniPluginError, PluginError } from '../../../src/errors.js';
-import type { IpamNetConf, IpamPluginRunner } from '../../../src/ipam/ipam-driver.js';
+import { ExecaPluginExecutor, type PluginExecutor } from '../../../src/cni/exec.js';
+import type { CniResult, RuntimeConf } from '../../../src/cni/types.js';
+import { join } from 'node:path';
+import { IpamDriver, type IpamNetConf, type IpamPluginRunner } from '../../../src/ipam/ipam-driver.js';
+import type { PoolRecord } from '../../../src/ipam/pool-record.js';
+import { silentLogger } from '../../../src/log.js';
+import { RecordStore } from '../../../src/state/record-store.js';
 
-export const HOST_LOCAL_DIR = '/usr/lib/cni';
+/** DOCKER_CNI_TEST_CNI_PATH (set by test/run.mjs) selects another plugin set. */
+export const HOST_LOCAL_DIR = process.env.DOCKER_CNI_TEST_CNI_PATH?.split(':')[0] || '/usr/lib/cni';
 export const HOST_LOCAL_BIN = `${HOST_LOCAL_DIR}/host-local`;
+const TIMEOUT_MS = 20_000;
 
 export class HostLocalRunner implements IpamPluginRunner {
   calls = 0;
 
-  constructor(private readonly binary = HOST_LOCAL_BIN) {}
+  constructor(
+    private readonly binary = HOST_LOCAL_BIN,
+    private readonly executor: PluginExecutor = new ExecaPluginExecutor(),
+  ) {}
 
   async execIpam(verb: 'ADD' | 'DEL', netconf: IpamNetConf, rt: RuntimeConf): Promise<CniResult | undefined> {
     this.calls++;
-    const proc = await execa(this.binary, [], {
-      input: JSON.stringify(netconf),
-      env: {
-        CNI_COMMAND: verb,
-        CNI_CONTAINERID: rt.containerId,
-        CNI_NETNS: rt.netns,
-        CNI_IFNAME: rt.ifName,
-        CNI_ARGS: (rt.args ?? []).map(([k, v]) => `${k}=${v}`).join(';'),
-        CNI_PATH: HOST_LOCAL_DIR,
-      },
-      extendEnv: false,
-      reject: false,
-      timeout: 20_000,
-    });
-    if (proc.exitCode !== 0) {
-      const body = parseErrorBody(proc.stdout) ?? parseErrorBody(proc.stderr);
-      if (body) throw new CniPluginError('host-local', verb, body.code, body.msg, body.details);
-      throw new PluginError('CNI_FAILED', `host-local failed (${verb}): exit ${proc.exitCode}: ${proc.stderr || proc.stdout}`);
-    }
-    if (verb === 'DEL' || proc.stdout.trim() === '') return undefined;
-    return JSON.parse(proc.stdout) as CniResult;
+    // The CNI_* variables of one attachment, as CniRuntime passes them (SPEC "Parameters").
+    const env = {
+      CNI_COMMAND: verb,
+      CNI_CONTAINERID: rt.containerId,
+      CNI_NETNS: rt.netns,
+      CNI_IFNAME: rt.ifName,
+      CNI_ARGS: (rt.args ?? []).map(([key, value]) => `${key}=${value}`).join(';'),
+      CNI_PATH: HOST_LOCAL_DIR,
+    };
+    const stdout = (await this.executor.execPlugin(this.binary, Buffer.from(JSON.stringify(netconf)), env, TIMEOUT_MS)).toString();
+    if (verb === 'DEL' || stdout.trim() === '') return undefined;
+    return JSON.parse(stdout) as CniResult;
   }
 }
 
-function parseErrorBody(text: string): CniErrorBody | undefined {
-  try {
-    const body = JSON.parse(text) as Partial<CniErrorBody>;
-    return typeof body.code === 'number' && typeof body.msg === 'string' ? (body as CniErrorBody) : undefined;
-  } catch {
-    return undefined;
-  }
+/** An initialised IpamDriver on `runner` with its pool records in <root>/state and host-local data in `dataDir`. */
+export async function ipamDriverOn(runner: IpamPluginRunner, root: string, dataDir = join(root, 'host-local')): Promise<IpamDriver> {
+  const driver = new IpamDriver({
+    pools: new RecordStore<PoolRecord>(join(root, 'state'), 'pools'),
+    runner,
+    hostLocalDataDir: dataDir,
+    defaultPoolsV4: ['10.232.0.0/16/24'],
+    defaultPoolsV6: ['fd7d:c11d:4e7::/48/64'],
+    logger: silentLogger,
+  });
+  await driver.init();
+  return driver;
 }

@@ -11,12 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CniRuntime } from '../../../src/cni/runtime.js';
 import { OPT, RequestPoolRequest } from '../../../src/docker/api.js';
-import { IpamDriver, type IpamPluginRunner } from '../../../src/ipam/ipam-driver.js';
-import type { PoolRecord } from '../../../src/ipam/pool-record.js';
+import type { IpamPluginRunner } from '../../../src/ipam/ipam-driver.js';
 import { silentLogger } from '../../../src/log.js';
-import { RecordStore } from '../../../src/state/record-store.js';
 import { isRoot, skipUnless } from '../../helpers/prereq.js';
-import { HOST_LOCAL_BIN, HOST_LOCAL_DIR } from './host-local-runner.js';
+import { HOST_LOCAL_BIN, HOST_LOCAL_DIR, ipamDriverOn } from './host-local-runner.js';
 
 const skip = skipUnless([
   [isRoot(), 'root'],
@@ -38,15 +36,7 @@ describe('IpamDriver with CniRuntime as its runner', { skip }, () => {
     const runtime = new CniRuntime({ binDirs: [HOST_LOCAL_DIR], cacheDir: join(root, 'cache'), logger: silentLogger });
     const runner: IpamPluginRunner = runtime;
     const dataDir = join(root, 'host-local');
-    const driver = new IpamDriver({
-      pools: new RecordStore<PoolRecord>(join(root, 'state'), 'pools'),
-      runner,
-      hostLocalDataDir: dataDir,
-      defaultPoolsV4: ['10.232.0.0/16/24'],
-      defaultPoolsV6: ['fd7d:c11d:4e7::/48/64'],
-      logger: silentLogger,
-    });
-    await driver.init();
+    const driver = await ipamDriverOn(runner, root, dataDir);
     const third = 1 + Math.floor(Math.random() * 250);
 
     const pool = await driver.requestPool(RequestPoolRequest.parse({ Pool: `10.232.${third}.0/24` }));

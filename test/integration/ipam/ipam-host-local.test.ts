@@ -12,11 +12,8 @@ import { join } from 'node:path';
 import { OPT, RequestPoolRequest } from '../../../src/docker/api.js';
 import { PluginError } from '../../../src/errors.js';
 import { ALLOCATION_ID_PREFIX, IpamDriver } from '../../../src/ipam/ipam-driver.js';
-import type { PoolRecord } from '../../../src/ipam/pool-record.js';
-import { silentLogger } from '../../../src/log.js';
-import { RecordStore } from '../../../src/state/record-store.js';
 import { isRoot, skipUnless } from '../../helpers/prereq.js';
-import { HOST_LOCAL_BIN, HostLocalRunner } from './host-local-runner.js';
+import { HOST_LOCAL_BIN, HostLocalRunner, ipamDriverOn } from './host-local-runner.js';
 
 const GATEWAY_OPTS = { [OPT.requestAddressType]: OPT.gatewayData };
 const ipOf = (cidr: string): string => cidr.split('/')[0]!;
@@ -41,15 +38,7 @@ describe('IpamDriver with the real host-local', { skip }, () => {
     stateDir = join(root, 'state');
     dataDir = join(root, 'host-local');
     runner = new HostLocalRunner();
-    driver = new IpamDriver({
-      pools: new RecordStore<PoolRecord>(stateDir, 'pools'),
-      runner,
-      hostLocalDataDir: dataDir,
-      defaultPoolsV4: ['10.232.0.0/16/24'],
-      defaultPoolsV6: ['fd7d:c11d:4e7::/48/64'],
-      logger: silentLogger,
-    });
-    await driver.init();
+    driver = await ipamDriverOn(runner, root, dataDir);
   });
 
   after(async () => {
