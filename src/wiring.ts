@@ -18,7 +18,7 @@ import type { Logger } from './log.js';
 import { NetworkDriver } from './network/network-driver.js';
 import { probeHostPort } from './host/ports.js';
 import { ENDPOINT_CODEC, NETWORK_CODEC, type EndpointRecord, type NetworkRecord } from './network/records.js';
-import { dockerodeView } from './reconcile/docker-view.js';
+import { dockerodeView, type DockerView } from './reconcile/docker-view.js';
 import { Reconciler, type ReconcileTargets } from './reconcile/reconciler.js';
 import type { Settings } from './settings.js';
 import { RecordStore } from './state/record-store.js';
@@ -32,6 +32,8 @@ export interface PluginComponents {
   firewall: NetworkFirewall;
   reconciler: Reconciler;
   reconcilerWithGrace(graceMs?: number): Reconciler;
+  /** Docker's view, for the CLI and background tasks only (never a request handler). */
+  docker: DockerView;
   stores: {
     networks: RecordStore<NetworkRecord>;
     endpoints: RecordStore<EndpointRecord>;
@@ -93,15 +95,16 @@ export function buildComponents(settings: Settings, logger: Logger): PluginCompo
     removeFirewallNetwork: (prefix) => firewall.removeNetwork(prefix),
     deleteLink: (name) => links.deleteIfExists(name),
   };
+  const docker = dockerodeView(settings.dockerSocket);
   const reconcilerWithGrace = (graceMs?: number): Reconciler =>
     new Reconciler({
       targets,
-      docker: dockerodeView(settings.dockerSocket),
+      docker,
       hostLocalDataDir: settings.hostLocalDataDir,
       logger,
       ...(graceMs !== undefined ? { graceMs } : {}),
     });
-  return { settings, cni, network, ipam, staging, firewall, stores, reconciler: reconcilerWithGrace(), reconcilerWithGrace };
+  return { settings, cni, network, ipam, staging, firewall, stores, docker, reconciler: reconcilerWithGrace(), reconcilerWithGrace };
 }
 
 export interface RunningPlugin {

@@ -1,25 +1,46 @@
 import type { Command } from 'commander';
 import { silentLogger } from '../log.js';
 import { shortId } from '../names.js';
+import type { DockerView } from '../reconcile/docker-view.js';
 import { buildComponents } from '../wiring.js';
 import type { Settings } from '../settings.js';
+
+/** Container names by endpoint ID, as Docker reports them; empty when Docker cannot be asked. */
+async function containerNames(docker: DockerView): Promise<Map<string, string>> {
+  const names = new Map<string, string>();
+  try {
+    for (const network of await docker.networks()) {
+      for (const endpoint of network.endpoints) if (endpoint.container) names.set(endpoint.id, endpoint.container);
+    }
+  } catch {
+    // The records still answer; only the names are missing.
+  }
+  return names;
+}
 
 /** Read-only views of the plugin's persisted state, for operators. */
 export function registerStateCommands(program: Command, getSettings: () => Settings): void {
   program
     .command('ports')
-    .description('list published ports per endpoint, including the ports chosen for ephemeral (-P / HostPort 0) bindings')
+    .description('list published ports per container and endpoint (its gateway endpoint), including the ports chosen for ephemeral (-P / HostPort 0) bindings')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }) => {
-      const { stores } = buildComponents(getSettings(), silentLogger);
+      const { stores, docker } = buildComponents(getSettings(), silentLogger);
       const endpoints = (await stores.endpoints.list()).map((e) => e.record).filter((e) => e.portMappings.length > 0);
+      const containers = endpoints.length > 0 ? await containerNames(docker) : new Map<string, string>();
       if (opts.json) {
-        process.stdout.write(`${JSON.stringify(endpoints.map((e) => ({ endpoint: e.id, network: e.networkId, ports: e.portMappings })), null, 2)}\n`);
+        const rows = endpoints.map((e) => ({ container: containers.get(e.id) ?? null, endpoint: e.id, network: e.networkId, ports: e.portMappings }));
+        process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
         return;
       }
+      if (endpoints.length === 0) {
+        process.stdout.write('no published ports\n');
+        return;
+      }
+      process.stdout.write('CONTAINER\tENDPOINT\tPORT\n');
       for (const e of endpoints) {
         for (const m of e.portMappings) {
-          process.stdout.write(`${shortId(e.id)}  ${m.hostIP ?? '0.0.0.0'}:${m.hostPort}->${m.containerPort}/${m.protocol}\n`);
+          process.stdout.write(`${containers.get(e.id) ?? '-'}\t${shortId(e.id)}\t${m.hostIP ?? '0.0.0.0'}:${m.hostPort}->${m.containerPort}/${m.protocol}\n`);
         }
       }
     });

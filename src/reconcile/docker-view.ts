@@ -6,7 +6,7 @@ export interface DockerNetworkView {
   name: string;
   subnets: string[];
   /** Endpoint IDs and addresses (bare IPs) of attached containers. */
-  endpoints: Array<{ id: string; addresses: string[] }>;
+  endpoints: Array<{ id: string; addresses: string[]; container?: string }>;
 }
 
 export interface DockerView {
@@ -28,7 +28,7 @@ export function dockerodeView(socketPath: string, timeoutMs = 10_000): DockerVie
       const out: DockerNetworkView[] = [];
       for (const summary of summaries) {
         const detail = await docker.getNetwork(summary.Id).inspect();
-        const containers = (detail.Containers ?? {}) as Record<string, { EndpointID?: string; IPv4Address?: string; IPv6Address?: string }>;
+        const containers = (detail.Containers ?? {}) as Record<string, { EndpointID?: string; Name?: string; IPv4Address?: string; IPv6Address?: string }>;
         out.push({
           id: summary.Id,
           name: summary.Name,
@@ -38,6 +38,7 @@ export function dockerodeView(socketPath: string, timeoutMs = 10_000): DockerVie
             .map((c) => ({
               id: c.EndpointID as string,
               addresses: [bareIp(c.IPv4Address), bareIp(c.IPv6Address)].filter((a): a is string => !!a),
+              ...(c.Name ? { container: c.Name } : {}),
             })),
         });
       }
