@@ -54,7 +54,7 @@ function connectivityCalls(plugin: PluginHandle, from: number): string[] {
     .logTail(100_000, from)
     .split('\n')
     .filter((line) => line.includes('"plugin call"'))
-    .map((line) => /"rpc":"\/NetworkDriver\.(\w+)"/.exec(line)?.[1])
+    .map((line) => /"rpc":"\/?NetworkDriver\.(\w+)"/.exec(line)?.[1])
     .filter((rpc): rpc is string => rpc === 'ProgramExternalConnectivity' || rpc === 'RevokeExternalConnectivity')
     .map((rpc) => (rpc === 'ProgramExternalConnectivity' ? 'program' : 'revoke'));
 }
