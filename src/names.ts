@@ -49,6 +49,15 @@ export function networkPrefixOfBridge(link: string): string | undefined {
   return GENERATED_BRIDGE.test(link) ? link.slice(GENERATED_PREFIX.length) : undefined;
 }
 
+/**
+ * CNI network name of an endpoint's port publication: portmap runs as its own
+ * attachment (own cache entry, own portmap chains) beside the endpoint's chain,
+ * under the same container ID so the reconciler still sees whose it is.
+ */
+export function publicationCniName(cniName: string): string {
+  return `${cniName}-ports`;
+}
+
 /** CNI network name (and so the cache key prefix) of a generated network. */
 export function generatedCniName(networkId: string): string {
   return `${GENERATED_PREFIX}${shortId(networkId)}`;

@@ -25,7 +25,7 @@ import { createPromMetrics, noopMetrics, type Metrics } from './observability/me
 import { NetworkDriver } from './network/network-driver.js';
 import { probeHostPort } from './host/ports.js';
 import { ENDPOINT_CODEC, NETWORK_CODEC, type EndpointRecord, type NetworkRecord } from './network/records.js';
-import { dockerApiView, dockerNetworkAdmin } from './reconcile/docker-view.js';
+import { dockerApiView, dockerNetworkAdmin, type DockerView } from './reconcile/docker-view.js';
 import { EngineGuard } from './reconcile/engine-guard.js';
 import { Reconciler, type ReconcileTargets } from './reconcile/reconciler.js';
 import { driverNameOf, type Settings } from './settings.js';
@@ -42,6 +42,8 @@ export interface PluginComponents {
   reconciler: Reconciler;
   engineGuard: EngineGuard;
   reconcilerWithGrace(graceMs?: number): Reconciler;
+  /** Docker's view, for the CLI and background tasks only (never a request handler). */
+  docker: DockerView;
   stores: {
     networks: RecordStore<NetworkRecord>;
     endpoints: RecordStore<EndpointRecord>;
@@ -111,15 +113,16 @@ export function buildComponents(settings: Settings, logger: Logger, metrics: Met
     removeFirewallNetwork: (prefix) => firewall.removeNetwork(prefix),
     deleteLink: (name) => links.deleteIfExists(name),
   };
+  const docker = dockerApiView(settings.dockerSocket);
   const reconcilerWithGrace = (graceMs?: number): Reconciler =>
     new Reconciler({
       targets,
-      docker: dockerApiView(settings.dockerSocket),
+      docker,
       hostLocalDataDir: settings.hostLocalDataDir,
       logger,
       ...(graceMs !== undefined ? { graceMs } : {}),
     });
-  return { settings, cni, network, ipam, staging, firewall, stores, engineGuard, reconciler: reconcilerWithGrace(), reconcilerWithGrace };
+  return { settings, cni, network, ipam, staging, firewall, stores, engineGuard, docker, reconciler: reconcilerWithGrace(), reconcilerWithGrace };
 }
 
 export interface RunningPlugin {

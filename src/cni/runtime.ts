@@ -41,6 +41,11 @@ export interface CniRuntimeOptions {
   logger?: Logger;
 }
 
+export interface AddOptions {
+  /** The result the first plugin receives as prevResult. */
+  prevResult?: CniResult;
+}
+
 export interface DelOptions {
   /** Which network's cache entry to replay when `list` is not given. */
   networkName?: string;
@@ -68,13 +73,18 @@ export class CniRuntime {
 
   // ---------------------------------------------------------------- ADD
 
-  async addNetworkList(list: NetConfList, rt: RuntimeConf): Promise<CniResult> {
+  /**
+   * `opts.prevResult` starts the chain from another attachment's result: a
+   * chained plugin (portmap) run as its own step after the chain that made
+   * the interface.
+   */
+  async addNetworkList(list: NetConfList, rt: RuntimeConf, opts: AddOptions = {}): Promise<CniResult> {
     validateList(list);
     validateRuntimeConf(rt, true);
-    return this.attachmentLocks.withLock(lockKey(list.name, rt), () => this.addLocked(list, rt));
+    return this.attachmentLocks.withLock(lockKey(list.name, rt), () => this.addLocked(list, rt, opts.prevResult));
   }
 
-  private async addLocked(list: NetConfList, rt: RuntimeConf): Promise<CniResult> {
+  private async addLocked(list: NetConfList, rt: RuntimeConf, initialResult: CniResult | undefined): Promise<CniResult> {
     if (await this.readEntryQuietly(list.name, rt.containerId, rt.ifName)) {
       throw new PluginError(
         'CONFLICT',
@@ -84,7 +94,7 @@ export class CniRuntime {
     const version = await this.versions.effectiveVersion(list);
     const args = rt.args ?? [];
     const capabilityArgs = rt.capabilityArgs ?? {};
-    let prevResult: CniResult | undefined;
+    let prevResult: CniResult | undefined = initialResult;
     try {
       for (const plugin of list.plugins) {
         const stdin = buildPluginConfig(list.name, plugin, version, prevResult, capabilityArgs);

@@ -1,6 +1,6 @@
 import type { CniResult, NetConfList, PluginConf } from '../cni/types.js';
 import { RouteType, type StaticRoute } from '../docker/api.js';
-import { generatedCniName } from '../names.js';
+import { generatedCniName, publicationCniName } from '../names.js';
 import { confListSubnets } from '../cni/ranges.js';
 import { invalid } from '../errors.js';
 import { familyBits, formatCidr, formatIp, parseCidr } from '../util/ip-math.js';
@@ -46,7 +46,6 @@ export interface EndpointAddressing {
   addresses: string[];
   gatewayV4?: string;
   gatewayV6?: string;
-  hasPortMappings: boolean;
   /** A generated chain gains the bandwidth plugin only for endpoints with limits. */
   hasBandwidth?: boolean;
 }
@@ -61,11 +60,15 @@ export function chainDeclaresCapability(conflist: NetConfList, capability: strin
 
 const isV6 = (cidr: string): boolean => cidr.includes(':');
 
+const publishes = (plugin: PluginConf): boolean => isRecord(plugin.capabilities) && plugin.capabilities.portMappings === true;
+
 /**
  * The chain one endpoint runs: the network template with every IPAM section
  * replaced by `static` holding Docker's addresses, because Docker re-applies
- * its own address after moving the link and the two must agree. A generated
- * chain drops portmap when the endpoint publishes nothing (one spawn less).
+ * its own address after moving the link and the two must agree. Plugins that
+ * publish ports are left out: Docker says which endpoint of a container
+ * publishes (ProgramExternalConnectivity), so they run later, on their own
+ * (publicationConfList).
  */
 export function endpointConfList(template: NetConfList, generated: boolean, addressing: EndpointAddressing): NetConfList {
   const addresses = addressing.addresses.map((address) => {
@@ -73,7 +76,7 @@ export function endpointConfList(template: NetConfList, generated: boolean, addr
     return gateway ? { address, gateway } : { address };
   });
   const plugins = template.plugins
-    .filter((plugin) => !(generated && plugin.type === 'portmap' && !addressing.hasPortMappings))
+    .filter((plugin) => !publishes(plugin))
     .map((plugin): PluginConf => {
       if (!plugin.ipam || typeof plugin.ipam.type !== 'string') return structuredClone(plugin);
       const ipam: Record<string, unknown> = { type: 'static', addresses };
@@ -86,6 +89,17 @@ export function endpointConfList(template: NetConfList, generated: boolean, addr
   }
   const { bytes: _bytes, sourcePath: _sourcePath, ...rest } = template;
   return { ...structuredClone(rest), plugins };
+}
+
+/**
+ * The plugins of a network that publish ports (those declaring the
+ * portMappings capability), as a list of their own; undefined when none does.
+ */
+export function publicationConfList(template: NetConfList): NetConfList | undefined {
+  const plugins = template.plugins.filter(publishes).map((p) => structuredClone(p));
+  if (plugins.length === 0) return undefined;
+  const { bytes: _bytes, sourcePath: _sourcePath, plugins: _plugins, ...rest } = template;
+  return { ...structuredClone(rest), name: publicationCniName(template.name), plugins };
 }
 
 /** The gateway to hand Docker for one family: the network's, else a default route in the CNI result. */

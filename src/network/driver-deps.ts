@@ -9,7 +9,7 @@ import type { EndpointRecord, NetworkRecord } from './records.js';
 
 /** libcni's chain operations, as the driver needs them. */
 export interface CniChainRunner {
-  addNetworkList(list: NetConfList, rt: RuntimeConf): Promise<CniResult>;
+  addNetworkList(list: NetConfList, rt: RuntimeConf, opts?: { prevResult?: CniResult }): Promise<CniResult>;
   delNetworkList(list: NetConfList | undefined, rt: RuntimeConf): Promise<void>;
 }
 

@@ -7,9 +7,18 @@
  * CreateEndpoint: plan (endpoint-plan.ts) -> journal ('creating') -> chain ADD
  * -> move the link out -> record ('ready'). Any failure undoes the steps
  * before it; a restart finishes or undoes whatever the journal says was in flight.
+ * Ports are published later, by the endpoint Docker makes the gateway (publication.ts).
  */
-import type { CniPortMapping } from '../cni/types.js';
-import type { CreateEndpointRequest, CreateEndpointResponse, EndpointRequest, JoinRequest, JoinResponse } from '../docker/api.js';
+import {
+  OPT,
+  type CreateEndpointRequest,
+  type CreateEndpointResponse,
+  type EndpointRequest,
+  type ExternalConnectivityRequest,
+  type JoinRequest,
+  type JoinResponse,
+  type PortBinding,
+} from '../docker/api.js';
 import { notFound, wrapError } from '../errors.js';
 import { leaseOf, type StagingLease } from '../host/staging-netns.js';
 import { CHAIN_IFNAME, shortId } from '../names.js';
@@ -23,9 +32,9 @@ import {
   readEndpointRequest,
   readyEndpoint,
   runtimeConfOf,
-  type EndpointRequestInputs,
 } from './endpoint-plan.js';
-import { allocatePortMappings } from './ports.js';
+import { readPortBindings } from './ports.js';
+import { PortPublisher } from './publication.js';
 import type { EndpointRecord, NetworkRecord } from './records.js';
 import { PendingTeardowns } from './teardowns.js';
 
@@ -33,14 +42,16 @@ export class EndpointOps {
   /** Endpoint records by ID, for port bookkeeping and cheap Join. */
   private readonly endpoints = new Map<string, EndpointRecord>();
   private readonly locks = new KeyedLock();
-  /** Ports picked by CreateEndpoints still in flight. */
-  private readonly pendingPorts = new Map<string, Pick<EndpointRecord, 'portMappings'>>();
+  /** CreateEndpoint's port list, in case a ProgramExternalConnectivity carries none. */
+  private readonly bindings = new Map<string, PortBinding[]>();
+  private readonly publisher: PortPublisher;
   private readonly teardowns: PendingTeardowns;
 
   constructor(
     private readonly deps: NetworkDriverDeps,
     private readonly networkOf: (id: string) => NetworkRecord | undefined,
   ) {
+    this.publisher = new PortPublisher(deps, this.locks, this.endpoints, networkOf);
     this.teardowns = new PendingTeardowns(deps.logger);
   }
 
@@ -51,6 +62,8 @@ export class EndpointOps {
     for (const { id, record } of await this.deps.endpoints.list((bad, err) => log.error({ err, id: bad }, 'corrupt endpoint record'))) {
       if (record.status === 'ready' || !recover) {
         this.endpoints.set(id, record);
+        this.publisher.remember(record);
+        if (recover) await this.recoverPublication(record);
         continue;
       }
       log.warn({ endpoint: id, status: record.status }, 'finishing an endpoint operation interrupted by a restart');
@@ -60,6 +73,14 @@ export class EndpointOps {
         log.error({ err, endpoint: id }, 'could not finish interrupted endpoint operation; reconciliation will retry');
         this.endpoints.set(id, record);
       }
+    }
+  }
+
+  private async recoverPublication(record: EndpointRecord): Promise<void> {
+    try {
+      await this.publisher.recover(record);
+    } catch (err) {
+      this.deps.logger.error({ err, endpoint: record.id }, 'could not undo an interrupted port publication; DeleteEndpoint will retry');
     }
   }
 
@@ -73,8 +94,6 @@ export class EndpointOps {
         return await this.createEndpointLocked(req);
       } catch (err) {
         throw wrapError(err, `CreateEndpoint ${shortId(req.EndpointID)}`);
-      } finally {
-        this.pendingPorts.delete(req.EndpointID);
       }
     });
   }
@@ -88,12 +107,12 @@ export class EndpointOps {
     if (existing) await this.teardown(existing, existing.stagingNetns);
 
     const inputs = readEndpointRequest(network, req);
-    await this.teardowns.waitForConflicts(req.NetworkID, inputs.addresses, inputs.bindings.length > 0);
-    const portMappings = await this.pickPorts(req.EndpointID, network, inputs);
+    // Ports are unpublished before a teardown goes to the background, so only addresses can collide.
+    await this.teardowns.waitForConflicts(req.NetworkID, inputs.addresses, false);
     const watch = new Stopwatch();
     const lease = await this.deps.staging.acquire();
     watch.lap('acquire');
-    const record = planEndpoint(network, req, inputs, portMappings, lease.name);
+    const record = planEndpoint(network, req, inputs, lease.name);
     let released = false;
     try {
       await this.deps.endpoints.put(record.id, record);
@@ -117,9 +136,7 @@ export class EndpointOps {
       this.endpoints.set(ready.id, ready);
       watch.lap('record');
       this.deps.logger.debug({ endpoint: ready.id, phases: watch.laps }, 'endpoint created');
-      if (portMappings.length > 0) {
-        this.deps.logger.info({ endpoint: ready.id, ports: portMappings }, 'published ports');
-      }
+      if (inputs.bindings.length > 0) this.bindings.set(ready.id, inputs.bindings);
       return interfaceReply(req, ready);
     } catch (err) {
       if (!released) this.deps.staging.release(lease, true);
@@ -127,23 +144,6 @@ export class EndpointOps {
       this.endpoints.delete(record.id);
       throw err;
     }
-  }
-
-  /**
-   * One allocator at a time, and its picks stay reserved until the endpoint
-   * is recorded: Docker runs CreateEndpoint of different networks in parallel.
-   */
-  private async pickPorts(endpointId: string, network: NetworkRecord, inputs: EndpointRequestInputs): Promise<CniPortMapping[]> {
-    if (inputs.bindings.length === 0) return [];
-    return this.locks.withLock('ports', async () => {
-      const mappings = await allocatePortMappings(inputs.bindings, {
-        ...(network.hostBindingIp ? { defaultHostIp: network.hostBindingIp } : {}),
-        inUse: [...this.endpoints.values(), ...this.pendingPorts.values()].flatMap((e) => e.portMappings),
-        probe: this.deps.probePort,
-      });
-      this.pendingPorts.set(endpointId, { portMappings: mappings });
-      return mappings;
-    });
   }
 
   async deleteEndpoint(req: EndpointRequest): Promise<void> {
@@ -156,6 +156,8 @@ export class EndpointOps {
           return;
         }
         await this.markDeleting(record);
+        // Published ports go before the answer: a new container may want the same host port at once.
+        await this.publisher.unpublish(record);
         // Queued behind this call on the endpoint's lock, so a CreateEndpoint of the same ID waits for it.
         this.teardowns.start(record, () => this.locks.withLock(`ep:${record.id}`, () => this.teardown(record)));
       } catch (err) {
@@ -173,6 +175,7 @@ export class EndpointOps {
   private async teardown(record: EndpointRecord, leftoverNetns?: string): Promise<void> {
     const watch = new Stopwatch();
     await this.markDeleting(record);
+    await this.publisher.unpublish(record);
     watch.lap('journal');
     const stillThere = leftoverNetns && (await this.deps.staging.listExisting()).includes(leftoverNetns);
     const masquerades = chainMasquerades(record.conflist);
@@ -212,6 +215,8 @@ export class EndpointOps {
     await this.deps.links.deleteIfExists(record.hostLinkName);
     await this.deps.endpoints.delete(record.id);
     this.endpoints.delete(record.id);
+    this.bindings.delete(record.id);
+    this.publisher.forget(record);
     watch.lap('record');
     this.deps.logger.debug({ endpoint: record.id, phases: watch.laps }, 'endpoint deleted');
   }
@@ -252,10 +257,44 @@ export class EndpointOps {
     };
   }
 
-  join(req: JoinRequest): JoinResponse {
+  /** Docker names this endpoint its container's gateway: it publishes the container's ports. */
+  async programExternalConnectivity(req: ExternalConnectivityRequest): Promise<void> {
+    await this.locks.withLock(`ep:${req.EndpointID}`, async () => {
+      try {
+        const record = this.endpoints.get(req.EndpointID);
+        if (!record || record.status !== 'ready') throw notFound(`endpoint ${shortId(req.EndpointID)} is not known to docker-cni`);
+        const given = req.Options?.[OPT.portMap];
+        const bindings = given === undefined || given === null ? (this.bindings.get(record.id) ?? []) : readPortBindings(given);
+        await this.publisher.publish(record, bindings);
+      } catch (err) {
+        throw wrapError(err, `ProgramExternalConnectivity ${shortId(req.EndpointID)}`);
+      }
+    });
+  }
+
+  /** The endpoint stops being the gateway; an unknown endpoint has nothing published. */
+  async revokeExternalConnectivity(req: ExternalConnectivityRequest): Promise<void> {
+    await this.locks.withLock(`ep:${req.EndpointID}`, async () => {
+      try {
+        const record = this.endpoints.get(req.EndpointID);
+        if (record) await this.publisher.unpublish(record);
+      } catch (err) {
+        throw wrapError(err, `RevokeExternalConnectivity ${shortId(req.EndpointID)}`);
+      }
+    });
+  }
+
+  async join(req: JoinRequest): Promise<JoinResponse> {
     const record = this.endpoints.get(req.EndpointID);
     if (!record || record.status !== 'ready' || record.networkId !== req.NetworkID) {
       throw wrapError(notFound(`endpoint ${shortId(req.EndpointID)} is not known to docker-cni`), 'Join');
+    }
+    if (req.SandboxKey && record.sandboxKey !== req.SandboxKey) {
+      // Which container the endpoint is part of decides whose ports clash; kept for after a restart.
+      await this.locks.withLock(`ep:${req.EndpointID}`, async () => {
+        record.sandboxKey = req.SandboxKey;
+        if (this.endpoints.get(record.id) === record) await this.deps.endpoints.put(record.id, record);
+      });
     }
     const reply: JoinResponse = { InterfaceName: { SrcName: record.hostLinkName, DstPrefix: 'eth' } };
     if (record.gatewayV4) reply.Gateway = record.gatewayV4;

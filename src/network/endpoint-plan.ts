@@ -5,7 +5,7 @@
  * The steps that carry a plan out (journal -> ADD -> move -> record) are in
  * endpoint-ops.ts.
  */
-import type { CniPortMapping, CniResult, NetConfList, RuntimeConf } from '../cni/types.js';
+import type { CniResult, NetConfList, RuntimeConf } from '../cni/types.js';
 import { OPT, type CreateEndpointRequest, type CreateEndpointResponse, type PortBinding } from '../docker/api.js';
 import { invalid } from '../errors.js';
 import { CHAIN_IFNAME, CNI_ARG, hostLinkNameFor } from '../names.js';
@@ -53,18 +53,15 @@ export function planEndpoint(
   network: NetworkRecord,
   req: CreateEndpointRequest,
   inputs: EndpointRequestInputs,
-  portMappings: CniPortMapping[],
   stagingNetns: string,
 ): EndpointRecord {
   const conflist = endpointConfList(network.conflist, network.mode === 'generated', {
     addresses: inputs.addresses,
     gatewayV4: dockerGateway(network, 4),
     gatewayV6: dockerGateway(network, 6),
-    hasPortMappings: portMappings.length > 0,
     hasBandwidth: inputs.bandwidth !== undefined,
   });
   const capabilityArgs: Record<string, unknown> = {};
-  if (portMappings.length > 0) capabilityArgs.portMappings = portMappings;
   if (inputs.mac) capabilityArgs.mac = inputs.mac;
   if (inputs.bandwidth) capabilityArgs.bandwidth = inputs.bandwidth;
   const cniArgs: Array<[string, string]> = [
@@ -83,7 +80,7 @@ export function planEndpoint(
     stagingNetns,
     addresses: inputs.addresses,
     ...(inputs.mac ? { mac: inputs.mac } : {}),
-    portMappings,
+    portMappings: [],
     conflist,
     cniArgs,
     capabilityArgs,

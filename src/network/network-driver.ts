@@ -258,12 +258,12 @@ export class NetworkDriver implements NetworkDriverApi {
     // Docker moves the link back into our netns; DeleteEndpoint removes it.
   }
 
-  async programExternalConnectivity(_req: ExternalConnectivityRequest): Promise<void> {
-    // Ports are published by portmap in the CreateEndpoint chain, where the same lists arrive.
+  programExternalConnectivity(req: ExternalConnectivityRequest): Promise<void> {
+    return this.endpointOps.programExternalConnectivity(req);
   }
 
-  async revokeExternalConnectivity(_req: ExternalConnectivityRequest): Promise<void> {
-    // Removed by the chain's DEL at DeleteEndpoint, which every stop and rm reaches.
+  revokeExternalConnectivity(req: ExternalConnectivityRequest): Promise<void> {
+    return this.endpointOps.revokeExternalConnectivity(req);
   }
 }
 

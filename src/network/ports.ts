@@ -33,10 +33,17 @@ function hostIpsOverlap(a: string | undefined, b: string | undefined): boolean {
  */
 export async function allocatePortMappings(
   bindings: readonly PortBinding[],
-  options: { defaultHostIp?: string; inUse: readonly CniPortMapping[]; probe: PortProbe },
+  options: {
+    defaultHostIp?: string;
+    inUse: readonly CniPortMapping[];
+    probe: PortProbe;
+    /** The container's earlier picks: kept when still free, so a gateway move keeps -P ports. */
+    preferred?: readonly CniPortMapping[];
+  },
 ): Promise<CniPortMapping[]> {
   const taken: CniPortMapping[] = [...options.inUse];
   const out: CniPortMapping[] = [];
+  const reused = new Set<CniPortMapping>();
   const isFree = async (protocol: CniPortMapping['protocol'], hostIP: string, port: number): Promise<boolean> =>
     !taken.some((m) => m.protocol === protocol && m.hostPort === port && hostIpsOverlap(m.hostIP, hostIP)) &&
     (await options.probe(protocol, hostIP, port));
@@ -48,7 +55,13 @@ export async function allocatePortMappings(
     const start = binding.HostPort;
     const end = Math.max(binding.HostPortEnd, binding.HostPort);
     let chosen: number | undefined;
-    if (start === 0) {
+    const earlier = options.preferred?.find(
+      (m) => m.containerPort === binding.Port && m.protocol === protocol && (m.hostIP ?? '') === hostIP && !reused.has(m),
+    );
+    if (earlier && (start === 0 || (earlier.hostPort >= start && earlier.hostPort <= end)) && (await isFree(protocol, hostIP, earlier.hostPort))) {
+      chosen = earlier.hostPort;
+      reused.add(earlier);
+    } else if (start === 0) {
       const [low, high] = await ephemeralPortRange();
       const span = high - low + 1;
       const offset = Math.floor(Math.random() * span);

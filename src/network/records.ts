@@ -39,6 +39,20 @@ export interface NetworkRecord extends Pick<NetworkFirewallSpec, 'internal' | 'i
 
 export type EndpointStatus = 'creating' | 'ready' | 'deleting';
 
+/**
+ * The ports an endpoint publishes as its container's gateway, journaled
+ * around the publish step: 'publishing' before portmap's ADD, 'published'
+ * after, 'unpublishing' before its DEL. A restart undoes whatever is not
+ * 'published'; DEL replays the publication's own CNI cache entry, or this
+ * list and args without it.
+ */
+export interface Publication {
+  status: 'publishing' | 'published' | 'unpublishing';
+  portMappings: CniPortMapping[];
+  conflist: NetConfList;
+  netns: string;
+}
+
 /** Journaled per endpoint: a restart finishes or undoes whatever step was in flight. */
 export interface EndpointRecord {
   id: string;
@@ -54,7 +68,11 @@ export interface EndpointRecord {
   /** CIDRs Docker's IPAM gave (v4 and v6). */
   addresses: string[];
   mac?: string;
+  /** Ports this endpoint publishes now (legacy records: published by the chain itself). */
   portMappings: CniPortMapping[];
+  /** The container's sandbox (Join's SandboxKey): ports are one container's, whichever endpoint publishes them. */
+  sandboxKey?: string;
+  publication?: Publication;
   /** The exact chain and args the ADD ran with, so DEL can replay it even without the CNI cache. */
   conflist: NetConfList;
   cniArgs: Array<[string, string]>;
@@ -103,6 +121,13 @@ const NetworkRecordSchema = z.looseObject({
   options: z.record(z.string(), z.string()),
 });
 
+const PortMappingShape = z.looseObject({
+  hostPort: z.number(),
+  containerPort: z.number(),
+  protocol: z.enum(['tcp', 'udp', 'sctp']),
+  hostIP: z.string().optional(),
+});
+
 const EndpointRecordSchema = z.looseObject({
   version: z.literal(1),
   id: z.string().min(1),
@@ -114,14 +139,16 @@ const EndpointRecordSchema = z.looseObject({
   stagingNetns: z.string().optional(),
   addresses: z.array(z.string()),
   mac: z.string().optional(),
-  portMappings: z.array(
-    z.looseObject({
-      hostPort: z.number(),
-      containerPort: z.number(),
-      protocol: z.enum(['tcp', 'udp', 'sctp']),
-      hostIP: z.string().optional(),
-    }),
-  ),
+  portMappings: z.array(PortMappingShape),
+  sandboxKey: z.string().optional(),
+  publication: z
+    .object({
+      status: z.enum(['publishing', 'published', 'unpublishing']),
+      portMappings: z.array(PortMappingShape),
+      conflist: ConfListShape,
+      netns: z.string(),
+    })
+    .optional(),
   conflist: ConfListShape,
   cniArgs: z.array(z.tuple([z.string(), z.string()])),
   capabilityArgs: z.record(z.string(), z.unknown()),

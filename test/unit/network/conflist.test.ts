@@ -6,6 +6,7 @@ import {
   endpointConfList,
   gatewayFromResult,
   generatedConfList,
+  publicationConfList,
   staticRoutesFromResult,
 } from '../../../src/network/conflist.js';
 import { bridgeNameFor, generatedCniName, hostLinkNameFor } from '../../../src/names.js';
@@ -51,7 +52,6 @@ describe('endpointConfList', () => {
       addresses: ['10.232.7.9/24', 'fd7d:c11d:4e7:7::9/64'],
       gatewayV4: '10.232.7.1',
       gatewayV6: 'fd7d:c11d:4e7:7::1',
-      hasPortMappings: false,
     });
     const addresses = [
       { address: '10.232.7.9/24', gateway: '10.232.7.1' },
@@ -66,11 +66,11 @@ describe('endpointConfList', () => {
     assert.deepEqual(list.plugins[2]?.ipam, { type: 'static', addresses });
     assert.equal(list.plugins[2]?.master, 'eth1');
     assert.equal(list.plugins[1]?.ipam, undefined, 'no IPAM is added where there was none');
-    assert.deepEqual(list.plugins[4]?.ipam, {}, 'an IPAM section without a type is left alone');
+    assert.deepEqual(list.plugins[3]?.ipam, {}, 'an IPAM section without a type is left alone');
     assert.deepEqual(
       list.plugins.map((p) => p.type),
-      ['bridge', 'tuning', 'macvlan', 'portmap', 'weird'],
-      'a user chain keeps portmap even without ports',
+      ['bridge', 'tuning', 'macvlan', 'weird'],
+      'portmap runs apart from the chain, when Docker names the endpoint the gateway',
     );
     assert.equal(list.name, 'usernet');
     assert.equal(list.cniVersion, '1.0.0');
@@ -82,35 +82,32 @@ describe('endpointConfList', () => {
     const list = endpointConfList(generatedConfList(hexId(), { masquerade: true, icc: true, isolate: true }, 'br0', false), true, {
       addresses: ['10.231.1.5/24', 'fd7d:c11d:4e7:1::5/64'],
       gatewayV4: '10.231.1.1',
-      hasPortMappings: false,
     });
     assert.deepEqual(list.plugins[0]?.ipam?.addresses, [{ address: '10.231.1.5/24', gateway: '10.231.1.1' }, { address: 'fd7d:c11d:4e7:1::5/64' }]);
   });
 
-  test('a generated chain drops portmap only when the endpoint publishes nothing', () => {
-    const template = deepFreeze(generatedConfList(hexId(), { masquerade: true, icc: true, isolate: true }, 'br0', true));
+  test('plugins declaring portMappings leave the endpoint chain and form the publication list', () => {
+    const id = hexId();
+    const template = deepFreeze(generatedConfList(id, { masquerade: true, icc: true, isolate: true }, 'br0', true));
     const base = { addresses: ['10.231.1.5/24'], gatewayV4: '10.231.1.1' };
-    assert.deepEqual(
-      endpointConfList(template, true, { ...base, hasPortMappings: false }).plugins.map((p) => p.type),
-      ['bridge'],
-    );
-    assert.deepEqual(
-      endpointConfList(template, true, { ...base, hasPortMappings: true }).plugins.map((p) => p.type),
-      ['bridge', 'portmap'],
-    );
-    assert.deepEqual(
-      endpointConfList(template, false, { ...base, hasPortMappings: false }).plugins.map((p) => p.type),
-      ['bridge', 'portmap'],
-    );
+    assert.deepEqual(endpointConfList(template, true, base).plugins.map((p) => p.type), ['bridge']);
+    const publication = publicationConfList(template);
+    assert.equal(publication?.name, `${generatedCniName(id)}-ports`);
+    assert.equal(publication?.cniVersion, template.cniVersion);
+    assert.deepEqual(publication?.plugins, [{ type: 'portmap', capabilities: { portMappings: true }, snat: true }]);
+    const user = publicationConfList(deepFreeze(structuredClone(USER_TEMPLATE)));
+    assert.deepEqual(user?.plugins.map((p) => p.type), ['portmap']);
+    assert.equal(user?.name, 'usernet-ports');
+    assert.equal(publicationConfList({ cniVersion: '1.0.0', name: 'plain', plugins: [{ type: 'bridge' }] }), undefined);
   });
 
   test('never mutates the template; plugins of the result are copies', () => {
     const template = structuredClone(USER_TEMPLATE);
     const before = structuredClone(template);
-    const list = endpointConfList(template, false, { addresses: ['10.232.7.9/24'], hasPortMappings: true });
+    const list = endpointConfList(template, false, { addresses: ['10.232.7.9/24'] });
     assert.deepEqual(template, before);
     (list.plugins[1]?.sysctl as Record<string, string>)['x'] = 'y';
-    list.plugins[3]!.capabilities!.portMappings = false;
+    list.plugins[0]!.capabilities = { mac: false };
     assert.deepEqual(template, before);
   });
 });

@@ -32,6 +32,8 @@ export interface ChainCall {
   verb: 'ADD' | 'DEL';
   list: NetConfList;
   rt: RuntimeConf;
+  /** The result an ADD started from (a publication starts from the endpoint's). */
+  prevResult?: CniResult;
 }
 
 /** The `static` addresses of the first plugin that has them (what the driver put into the chain). */
@@ -53,9 +55,15 @@ export class FakeCni implements CniChainRunner {
   /** Extra routes the default result carries. */
   routes: CniResult['routes'] = [];
 
-  async addNetworkList(list: NetConfList, rt: RuntimeConf): Promise<CniResult> {
-    this.calls.push({ verb: 'ADD', list: structuredClone(list), rt: structuredClone(rt) });
+  async addNetworkList(list: NetConfList, rt: RuntimeConf, opts: { prevResult?: CniResult } = {}): Promise<CniResult> {
+    this.calls.push({
+      verb: 'ADD',
+      list: structuredClone(list),
+      rt: structuredClone(rt),
+      ...(opts.prevResult ? { prevResult: structuredClone(opts.prevResult) } : {}),
+    });
     if (this.onAdd) return this.onAdd(list, rt);
+    if (opts.prevResult) return structuredClone(opts.prevResult);
     const addresses = staticAddressesOf(list);
     return {
       cniVersion: '1.0.0',

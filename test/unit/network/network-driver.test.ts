@@ -11,7 +11,6 @@ import {
   CONTAINER_MAC,
   createDriverHarness,
   endpointRequest,
-  fakeProbe,
   gate,
   hexId,
   networkRequest,
@@ -300,32 +299,23 @@ describe('createEndpoint', () => {
     assert.equal(record?.stagingNetns, undefined);
   });
 
-  test('published ports add portmap and the portMappings capability; Docker\'s MAC goes in as the mac capability', async () => {
+  test('CreateEndpoint publishes nothing, even with ports; Docker\'s MAC goes in as the mac capability', async () => {
     const ep = hexId();
     const reply = await driver.createEndpoint(
       endpointRequest(net, ep, {
         mac: '02:42:0a:e7:01:05',
-        ports: [
-          { Proto: IP_PROTO.tcp, Port: 80, HostPort: 8080 },
-          { Proto: IP_PROTO.udp, Port: 53, HostPort: 5353, HostIP: '127.0.0.1' },
-        ],
+        ports: [{ Proto: IP_PROTO.tcp, Port: 80, HostPort: 8080 }],
       }),
     );
     assert.deepEqual(reply, {}, 'Docker supplied the MAC, so the reply must not touch it');
     const add = h.cni.of('ADD')[0];
     assert.deepEqual(
       add?.list.plugins.map((p) => p.type),
-      ['bridge', 'portmap'],
+      ['bridge'],
     );
-    assert.deepEqual(add?.rt.capabilityArgs, {
-      portMappings: [
-        { hostPort: 8080, containerPort: 80, protocol: 'tcp' },
-        { hostPort: 5353, containerPort: 53, protocol: 'udp', hostIP: '127.0.0.1' },
-      ],
-      mac: '02:42:0a:e7:01:05',
-    });
+    assert.deepEqual(add?.rt.capabilityArgs, { mac: '02:42:0a:e7:01:05' });
     const info = await driver.endpointOperInfo({ NetworkID: net, EndpointID: ep });
-    assert.deepEqual(info.Value['cni.ports'], add?.rt.capabilityArgs?.portMappings);
+    assert.deepEqual(info.Value['cni.ports'], []);
     assert.equal(info.Value['cni.link'], hostLinkNameFor(ep));
     assert.equal(info.Value['cni.network'], generatedCniName(net));
   });
@@ -393,8 +383,8 @@ describe('createEndpoint', () => {
     const add = h.cni.of('ADD')[0];
     assert.deepEqual(
       add?.list.plugins.map((p) => p.type),
-      ['bridge', 'portmap', 'firewall'],
-      'a user chain keeps portmap even without published ports',
+      ['bridge', 'firewall'],
+      'portmap runs apart, when Docker names the endpoint the gateway',
     );
     assert.equal(add?.list.name, 'usernet');
     assert.deepEqual(add?.list.plugins[0]?.ipam, {
@@ -456,31 +446,6 @@ describe('createEndpoint', () => {
     assert.deepEqual(h.staging.released, [{ name: h.staging.acquired[0], dirty: true }]);
   });
 
-  test('a host port published by another endpoint is a CONFLICT; free again once that endpoint is deleted', async () => {
-    const first = hexId();
-    await driver.createEndpoint(endpointRequest(net, first, { ports: [{ Proto: IP_PROTO.tcp, Port: 80, HostPort: 8080 }] }));
-    const second = hexId();
-    const req = endpointRequest(net, second, { address: '10.231.1.6/24', ports: [{ Proto: IP_PROTO.tcp, Port: 8000, HostPort: 8080 }] });
-    await rejectsWith(driver.createEndpoint(req), 'CONFLICT', /8080\/tcp/);
-    assert.equal(h.cni.of('ADD').length, 1);
-    assert.equal(await h.endpointsStore.get(second), undefined);
-    // Same port over UDP is no conflict.
-    const udp = hexId();
-    await driver.createEndpoint(endpointRequest(net, udp, { address: '10.231.1.7/24', ports: [{ Proto: IP_PROTO.udp, Port: 80, HostPort: 8080 }] }));
-    await driver.deleteEndpoint({ NetworkID: net, EndpointID: first });
-    await driver.createEndpoint(req);
-    assert.deepEqual((await h.endpointsStore.get(second))?.portMappings, [{ hostPort: 8080, containerPort: 8000, protocol: 'tcp' }]);
-  });
-
-  test('the network\'s host_binding_ipv4 is the default host IP of published ports', async () => {
-    const bound = hexId();
-    await driver.createNetwork(
-      networkRequest(bound, { generic: { [OPT.hostBindingIpv4]: '127.0.0.1' }, v4: [{ pool: '10.231.4.0/24', gateway: '10.231.4.1/24' }] }),
-    );
-    await driver.createEndpoint(endpointRequest(bound, hexId(), { address: '10.231.4.5/24', ports: [{ Proto: IP_PROTO.tcp, Port: 80, HostPort: 8080 }] }));
-    assert.deepEqual(h.cni.of('ADD')[0]?.rt.capabilityArgs?.portMappings, [{ hostPort: 8080, containerPort: 80, protocol: 'tcp', hostIP: '127.0.0.1' }]);
-  });
-
   test('a CreateEndpoint for an endpoint a crash left half-made tears the leftover down first', async () => {
     const ep = hexId();
     await driver.createEndpoint(endpointRequest(net, ep));
@@ -499,14 +464,6 @@ describe('createEndpoint', () => {
 
   test('EndpointOperInfo of an unknown endpoint is empty', async () => {
     assert.deepEqual(await driver.endpointOperInfo({ NetworkID: net, EndpointID: hexId() }), { Value: {} });
-  });
-
-  test('a host port a host process holds is a CONFLICT', async () => {
-    const busyDriver = await h.start({ deps: { probePort: fakeProbe([9090]) } });
-    await rejectsWith(
-      busyDriver.createEndpoint(endpointRequest(net, hexId(), { ports: [{ Proto: IP_PROTO.tcp, Port: 80, HostPort: 9090 }] })),
-      'CONFLICT',
-    );
   });
 
   test('concurrent CreateEndpoints on different endpoints lease different staging namespaces', async () => {
@@ -543,21 +500,6 @@ describe('createEndpoint', () => {
     );
   });
 
-  test(
-    'concurrent CreateEndpoints publishing the same host port on different networks: only one may get it',
-    async () => {
-      const otherNet = hexId();
-      await driver.createNetwork(networkRequest(otherNet, { v4: [{ pool: '10.231.3.0/24', gateway: '10.231.3.1/24' }] }));
-      const ports = [{ Proto: IP_PROTO.tcp, Port: 80, HostPort: 8088 }];
-      const outcomes = await Promise.allSettled([
-        driver.createEndpoint(endpointRequest(net, hexId(), { address: '10.231.1.10/24', ports })),
-        driver.createEndpoint(endpointRequest(otherNet, hexId(), { address: '10.231.3.10/24', ports })),
-      ]);
-      const failures = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
-      assert.equal(failures.length, 1, 'exactly one of the two must fail');
-      assert.equal((failures[0]?.reason as PluginError).code, 'CONFLICT');
-    },
-  );
 });
 
 describe('deleteEndpoint', () => {
@@ -688,11 +630,6 @@ describe('restart and recovery', () => {
       [ep],
     );
     assert.deepEqual(await restarted.join({ NetworkID: net, EndpointID: ep, SandboxKey: '', Options: {} }), joinBefore);
-    // The restarted driver still knows the published port.
-    await rejectsWith(
-      restarted.createEndpoint(endpointRequest(net, hexId(), { address: '10.231.1.9/24', ports: [{ Proto: IP_PROTO.tcp, Port: 80, HostPort: 8080 }] })),
-      'CONFLICT',
-    );
     h.firewall.ensured.length = 0;
     await restarted.ensureAllNetworkRules();
     assert.deepEqual(
