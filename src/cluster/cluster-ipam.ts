@@ -145,6 +145,10 @@ export class ClusterIpam {
     return pool.blocks.map((index) => formatCidr(blockAt(layoutOf(pool), index)));
   }
 
+  async poolCidr(poolId: string): Promise<string> {
+    return (await this.localPool(poolId)).cidr;
+  }
+
   async allocatedAddresses(poolId: string): Promise<string[]> {
     return Object.keys((await this.localPool(poolId)).addresses);
   }

@@ -106,6 +106,11 @@ export class HostLease extends EventEmitter {
     this.scheduleRetry(500);
   }
 
+  /** Keeps trying to register until it succeeds (etcd down at start). */
+  retryInBackground(): void {
+    this.scheduleRetry(500);
+  }
+
   private scheduleRetry(delayMs: number): void {
     if (this.closed || this.retryTimer) return;
     this.retryTimer = setTimeout(() => {

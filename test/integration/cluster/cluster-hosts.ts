@@ -27,9 +27,17 @@ export async function startHost(opts: {
   stateRoot: string;
   blockPrefix?: number;
   ttlSeconds?: number;
+  underlayIp?: string;
 }): Promise<SimHost> {
   const store = new EtcdStore({ endpoints: opts.endpoints, keys: new ClusterKeys(opts.prefix), callTimeoutMs: 1500 });
-  const lease = new HostLease({ store, hostId: opts.id, ttlSeconds: opts.ttlSeconds ?? 2, logger: silentLogger, maxRetryMs: 500 });
+  const lease = new HostLease({
+    store,
+    hostId: opts.id,
+    ttlSeconds: opts.ttlSeconds ?? 2,
+    logger: silentLogger,
+    maxRetryMs: 500,
+    ...(opts.underlayIp ? { underlayIp: opts.underlayIp } : {}),
+  });
   const ipam = new ClusterIpam({
     store,
     lease,
