@@ -37,7 +37,9 @@ describe('routed mode learns routes from etcd', { skip }, () => {
     etcd = await EtcdCluster.start(3);
     stateRoot = await mkdtemp(join(tmpdir(), 'dcni-cluster-rt-'));
     await runCommand('ip', ['netns', 'add', netns]);
-    await runCommand('ip', ['-n', netns, 'link', 'add', 'ul0', 'type', 'dummy']);
+    // A veth pair: this kernel has no dummy driver.
+    await runCommand('ip', ['-n', netns, 'link', 'add', 'ul0', 'type', 'veth', 'peer', 'name', 'ul1']);
+    await runCommand('ip', ['-n', netns, 'link', 'set', 'ul1', 'up']);
     await runCommand('ip', ['-n', netns, 'addr', 'add', '10.250.77.1/24', 'dev', 'ul0']);
     await runCommand('ip', ['-n', netns, 'link', 'set', 'ul0', 'up']);
   });
