@@ -59,7 +59,7 @@ export function findCause<T extends Error>(err: unknown, ctor: abstract new (...
   let current: unknown = err;
   for (let depth = 0; current instanceof Error && depth < 20; depth++) {
     if (current instanceof ctor) return current;
-    current = (current as Error).cause;
+    current = current.cause;
   }
   return undefined;
 }

@@ -3,6 +3,8 @@
  * environment variable (so `docker plugin set` works for the managed plugin),
  * and by a CLI flag of the same name in kebab-case (`--state-dir`).
  */
+import { DEFAULT_STAGING_PREFIX } from './names.js';
+
 export interface Settings {
   /** Unix socket to serve. Legacy plugin: /run/docker/plugins/<driver>.sock */
   socketPath: string;
@@ -43,7 +45,7 @@ export const DEFAULT_SETTINGS: Settings = {
   logLevel: 'info',
   reconcileIntervalMs: 60_000,
   dockerSocket: '/var/run/docker.sock',
-  stagingPrefix: 'dcni-stage',
+  stagingPrefix: DEFAULT_STAGING_PREFIX,
 };
 
 /** Environment variable for each setting. */

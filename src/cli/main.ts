@@ -6,7 +6,7 @@
 import { Command, Option } from 'commander';
 import { createLogger } from '../log.js';
 import { loadSettings, SETTINGS_ENV, type Settings } from '../settings.js';
-import { startPlugin } from '../plugin.js';
+import { startPlugin } from '../wiring.js';
 import { registerCniCommand } from './cni-command.js';
 import { registerStateCommands } from './state-commands.js';
 

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { silentLogger } from '../log.js';
-import { buildComponents } from '../plugin.js';
+import { shortId } from '../names.js';
+import { buildComponents } from '../wiring.js';
 import type { Settings } from '../settings.js';
 
 /** Read-only views of the plugin's persisted state, for operators. */
@@ -18,7 +19,7 @@ export function registerStateCommands(program: Command, getSettings: () => Setti
       }
       for (const e of endpoints) {
         for (const m of e.portMappings) {
-          process.stdout.write(`${e.id.slice(0, 12)}  ${m.hostIP ?? '0.0.0.0'}:${m.hostPort}->${m.containerPort}/${m.protocol}\n`);
+          process.stdout.write(`${shortId(e.id)}  ${m.hostIP ?? '0.0.0.0'}:${m.hostPort}->${m.containerPort}/${m.protocol}\n`);
         }
       }
     });
@@ -37,7 +38,7 @@ export function registerStateCommands(program: Command, getSettings: () => Setti
       const grace = Number(opts.graceSeconds);
       if (!Number.isFinite(grace) || grace < 0) throw new Error(`--grace-seconds must be a non-negative number`);
       const reconciler = components.reconcilerWithGrace(grace * 1000);
-      const report = await reconciler.run({ dryRun: opts.dryRun ?? false }).finally(() => components.staging.destroyAll());
+      const report = await reconciler.runPass({ dryRun: opts.dryRun ?? false }).finally(() => components.staging.destroyAll());
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
       } else {

@@ -14,6 +14,7 @@ import { removeIfExists, writeJsonAtomically } from '../util/atomic-file.js';
 import type { CachedAttachment } from './types.js';
 import { validateContainerId, validateIfName, validateNetworkName } from './validate.js';
 import { normalizeResult } from './version.js';
+import { isRecord } from '../util/is-record.js';
 
 export const CACHE_KIND = 'cniCacheV1';
 
@@ -25,9 +26,6 @@ export function cacheFilePath(cacheDir: string, networkName: string, containerId
   validateIfName(ifName);
   return join(resultsDir(cacheDir), `${networkName}-${containerId}-${ifName}`);
 }
-
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 function corrupt(path: string, why: string, cause?: unknown): PluginError {
   return new PluginError('STATE_FAILED', `corrupt CNI cache entry ${path}: ${why}`, { cause });

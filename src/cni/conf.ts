@@ -9,12 +9,10 @@ import { PluginError, invalid, notFound } from '../errors.js';
 import type { NetConfList, PluginConf } from './types.js';
 import { validateNetworkName, validatePluginType } from './validate.js';
 import { compareVersions, isKnownVersion } from './version.js';
+import { isRecord } from '../util/is-record.js';
 
 const LIST_EXTENSIONS = ['.conflist'];
 const SINGLE_EXTENSIONS = ['.conf', '.json'];
-
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** libcni accepts disableCheck/disableGC as a boolean or the strings "true"/"false". */
 function parseFlag(value: unknown, field: string, where: string): boolean | undefined {
@@ -87,7 +85,7 @@ function parseConf(bytes: Buffer, sourcePath: string | undefined, requireList: b
     if (!Array.isArray(raw.cniVersions) || !raw.cniVersions.every((v) => typeof v === 'string')) {
       throw invalid(`${where}: "cniVersions" must be an array of strings`);
     }
-    cniVersions = raw.cniVersions as string[];
+    cniVersions = raw.cniVersions;
     // Spec 1.1: the highest listed version this runtime understands wins over cniVersion.
     const usable = cniVersions.filter(isKnownVersion).sort((a, b) => compareVersions(b, a));
     if (usable[0] === undefined && raw.cniVersion === undefined) {

@@ -9,6 +9,8 @@ import { ExecaError, execa } from 'execa';
 import { CniPluginError, PluginError } from '../errors.js';
 import { CNI_ERROR } from './types.js';
 import { validatePluginType } from './validate.js';
+import { isRecord } from '../util/is-record.js';
+import { truncate } from '../util/text.js';
 
 export interface PluginExecutor {
   /** Resolves with stdout bytes on exit 0. On failure rejects with CniPluginError decoded from stdout JSON,
@@ -23,9 +25,6 @@ export interface PluginExecutor {
 export const DEFAULT_PLUGIN_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const RAW_OUTPUT_LIMIT = 1024;
 const MAX_PLUGIN_OUTPUT = 16 * 1024 * 1024;
-
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** Reads a spec error body out of plugin output, if it holds one. */
 export function decodeErrorBody(output: Buffer | string): { code: number; msg: string; details?: string } | undefined {
@@ -46,10 +45,6 @@ export function decodeErrorBody(output: Buffer | string): { code: number; msg: s
   return body;
 }
 
-function truncate(text: string): string {
-  return text.length > RAW_OUTPUT_LIMIT ? `${text.slice(0, RAW_OUTPUT_LIMIT)}... (${text.length - RAW_OUTPUT_LIMIT} more bytes)` : text;
-}
-
 /** Turns a failed run into the CniPluginError the SPEC's error protocol describes. */
 export function pluginFailure(
   plugin: string,
@@ -61,7 +56,7 @@ export function pluginFailure(
   const body = decodeErrorBody(stdout) ?? decodeErrorBody(stderr);
   if (body) return new CniPluginError(plugin, verb, body.code, body.msg, body.details);
   const raw = [stderr.toString().trim(), stdout.toString().trim()].filter(Boolean).join('\n');
-  return new CniPluginError(plugin, verb, CNI_ERROR.internal, `plugin ${howItEnded} without a CNI error body`, raw ? truncate(raw) : undefined);
+  return new CniPluginError(plugin, verb, CNI_ERROR.internal, `plugin ${howItEnded} without a CNI error body`, raw ? truncate(raw, RAW_OUTPUT_LIMIT, { countRest: true }) : undefined);
 }
 
 const toBuffer = (value: unknown): Buffer =>

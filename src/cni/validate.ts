@@ -5,6 +5,8 @@
  * IFNAMSIZ rules.
  */
 import { invalid } from '../errors.js';
+import { isRecord } from '../util/is-record.js';
+import type { NetConfList, RuntimeConf } from './types.js';
 
 const SPEC_IDENTIFIER = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 /** Linux keeps 16 bytes for an interface name including the terminating NUL. */
@@ -30,7 +32,6 @@ export function validateIfName(name: string): void {
     throw invalid(`invalid interface name "${printable(name)}": longer than ${MAX_IFNAME_BYTES} bytes`);
   }
   if (name === '.' || name === '..') throw invalid(`invalid interface name "${name}"`);
-  // eslint-disable-next-line no-control-regex
   if (/[/:\s\x00-\x1f\x7f]/.test(name)) {
     throw invalid(`invalid interface name "${printable(name)}": must not contain '/', ':', whitespace or control characters`);
   }
@@ -39,7 +40,6 @@ export function validateIfName(name: string): void {
 /** A plugin `type` becomes a file name inside a bin dir, so it must stay one path component. */
 export function validatePluginType(type: unknown): asserts type is string {
   if (typeof type !== 'string' || type === '') throw invalid('plugin type must be a non-empty string');
-  // eslint-disable-next-line no-control-regex
   if (type.includes('/') || type === '.' || type.includes('..') || /[\x00-\x1f]/.test(type)) {
     throw invalid(`invalid plugin type "${printable(type)}": must be a plain file name`);
   }
@@ -72,4 +72,20 @@ export function validateCniArgs(args: ReadonlyArray<readonly [string, string]>):
 function printable(value: string): string {
   const shown = JSON.stringify(value).slice(1, -1);
   return shown.length > 80 ? `${shown.slice(0, 77)}...` : shown;
+}
+
+export function validateList(list: NetConfList): void {
+  if (!isRecord(list)) throw invalid('network config list missing');
+  validateNetworkName(list.name);
+  if (!Array.isArray(list.plugins) || list.plugins.length === 0) throw invalid(`network ${list.name}: no plugins`);
+  for (const plugin of list.plugins) validatePluginType(plugin?.type);
+}
+
+export function validateRuntimeConf(rt: RuntimeConf, netnsRequired: boolean): void {
+  if (!isRecord(rt)) throw invalid('runtime config missing');
+  validateContainerId(rt.containerId);
+  validateIfName(rt.ifName);
+  validateNetnsPath(rt.netns ?? '', netnsRequired);
+  if (rt.args) validateCniArgs(rt.args);
+  if (rt.capabilityArgs !== undefined && !isRecord(rt.capabilityArgs)) throw invalid('capabilityArgs must be an object');
 }

@@ -10,7 +10,8 @@
  */
 import { isIPv4 } from 'node:net';
 import { invalid } from '../errors.js';
-import type { CniDns, CniIpConfig, CniResult, CniRoute } from './types.js';
+import type { CniIpConfig, CniResult, CniRoute } from './types.js';
+import { isRecord } from '../util/is-record.js';
 
 export const KNOWN_VERSIONS = ['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] as const;
 /** The version results are normalised to. */
@@ -43,9 +44,6 @@ export function negotiateVersion(candidates: readonly string[], pluginSupport: R
   const sorted = [...new Set(candidates)].sort((a, b) => compareVersions(b, a));
   return sorted.find((version) => pluginSupport.every((supported) => supported.includes(version)));
 }
-
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 const family = (address: string): '4' | '6' => (isIPv4(address.split('/')[0] ?? '') ? '4' : '6');
 
@@ -85,7 +83,7 @@ function legacyToInternal(raw: Record<string, unknown>): CniResult {
   }
   if (ips.length > 0) result.ips = ips;
   if (routes.length > 0) result.routes = routes;
-  if (isRecord(raw.dns)) result.dns = raw.dns as CniDns;
+  if (isRecord(raw.dns)) result.dns = raw.dns;
   return result;
 }
 

@@ -49,7 +49,6 @@ export const OPT = {
   internal: 'com.docker.network.internal',
   portMap: 'com.docker.network.portmap',
   exposedPorts: 'com.docker.network.endpoint.exposedports',
-  endpointName: 'com.docker.network.endpoint.name',
   gatewayData: 'com.docker.network.gateway',
   requestAddressType: 'RequestAddressType',
   bridgeName: 'com.docker.network.bridge.name',
@@ -204,11 +203,6 @@ export interface RequestAddressResponse {
 
 export const ReleaseAddressRequest = z.object({ PoolID: PoolId, Address: z.string().min(1).max(64) });
 export type ReleaseAddressRequest = z.infer<typeof ReleaseAddressRequest>;
-
-/** Every non-2xx reply carries this body; Docker shows Err word for word. */
-export interface ErrorResponse {
-  Err: string;
-}
 
 // ---- the driver interfaces the HTTP layer calls -------------------------------
 export interface NetworkDriverApi {

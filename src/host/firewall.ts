@@ -2,6 +2,8 @@ import type { Logger } from '../log.js';
 import { PluginError } from '../errors.js';
 import type { CommandRunner } from './command.js';
 import { assertLinkName } from './links.js';
+import { networkTag, networkTagsIn } from '../names.js';
+import { looksLikeCidr } from '../util/ip-math.js';
 
 /** Chains docker-cni owns. Shared by all networks; never removed (like CNI's shared CNI-* chains). */
 export const CHAINS = {
@@ -30,13 +32,6 @@ const TOOLS: Record<Family, { save: string; restore: string }> = {
   ipv6: { save: 'ip6tables-save', restore: 'ip6tables-restore' },
 };
 
-/** The comment that tags every rule of one network, so its rules can be found and removed exactly. */
-export function networkTag(networkId: string): string {
-  return `dcni:${networkId.slice(0, 12)}`;
-}
-
-const CIDR = /^[0-9A-Fa-f.:]{2,45}\/\d{1,3}$/;
-
 /**
  * Per-network forwarding, isolation and masquerade rules, installed once per
  * network (not per container), in chains jumped to from DOCKER-USER, which
@@ -53,7 +48,7 @@ export class NetworkFirewall {
   async ensureNetwork(spec: NetworkFirewallSpec): Promise<void> {
     assertLinkName(spec.bridge);
     for (const cidr of [...spec.subnetsV4, ...spec.subnetsV6]) {
-      if (!CIDR.test(cidr)) throw new PluginError('INVALID_ARGUMENT', `invalid subnet "${cidr}"`);
+      if (!looksLikeCidr(cidr)) throw new PluginError('INVALID_ARGUMENT', `invalid subnet "${cidr}"`);
     }
     await this.apply('ipv4', spec.networkId, buildRules(spec, spec.subnetsV4));
     if (spec.subnetsV6.length > 0 || (await this.hasTaggedRules('ipv6', spec.networkId))) {
@@ -72,10 +67,7 @@ export class NetworkFirewall {
   async listTaggedNetworks(): Promise<Set<string>> {
     const found = new Set<string>();
     for (const family of ['ipv4', 'ipv6'] as const) {
-      const saved = await this.save(family);
-      for (const match of saved.matchAll(/--comment "?dcni:([0-9A-Za-z_.-]{1,12})"?/g)) {
-        if (match[1]) found.add(match[1]);
-      }
+      for (const prefix of networkTagsIn(await this.save(family))) found.add(prefix);
     }
     return found;
   }

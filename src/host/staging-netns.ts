@@ -1,6 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import type { Logger } from '../log.js';
 import type { CommandRunner } from './command.js';
+import { isStagingNetnsOf, stagingNetnsName, stagingNetnsOwner } from '../names.js';
 
 const NETNS_DIR = '/run/netns';
 
@@ -10,6 +11,9 @@ export interface StagingLease {
   /** Path for CNI_NETNS. */
   readonly path: string;
 }
+
+/** The lease of a namespace by name (also one left by an interrupted operation). */
+export const leaseOf = (name: string): StagingLease => ({ name, path: `${NETNS_DIR}/${name}` });
 
 /**
  * A pool of private network namespaces in which CNI chains run before the
@@ -41,8 +45,7 @@ export class StagingNetnsPool {
   }
 
   async acquire(): Promise<StagingLease> {
-    const name = this.idle.pop() ?? (await this.create());
-    return { name, path: `${NETNS_DIR}/${name}` };
+    return leaseOf(this.idle.pop() ?? (await this.create()));
   }
 
   /** Returns a clean namespace to the pool. A namespace that may hold leftovers must be released with `dirty`. */
@@ -66,7 +69,7 @@ export class StagingNetnsPool {
 
   private async create(): Promise<string> {
     for (;;) {
-      const name = `${this.prefix}-${process.pid}-${this.counter++}`;
+      const name = stagingNetnsName(this.prefix, process.pid, this.counter++);
       if (this.all.has(name)) continue;
       await this.run('ip', ['netns', 'add', name]);
       this.all.add(name);
@@ -77,7 +80,7 @@ export class StagingNetnsPool {
   /** Names of this prefix present under /run/netns (e.g. left by a crashed run). */
   async listExisting(): Promise<string[]> {
     try {
-      return (await readdir(NETNS_DIR)).filter((name) => name.startsWith(`${this.prefix}-`));
+      return (await readdir(NETNS_DIR)).filter((name) => isStagingNetnsOf(this.prefix, name));
     } catch {
       return [];
     }
@@ -92,10 +95,10 @@ export class StagingNetnsPool {
   }
 }
 
-/** Names carry the creating PID, so a second instance (e.g. a test run) never deletes a live instance's namespaces. */
+/** A second instance (e.g. a test run) never deletes a live instance's namespaces. */
 function ownerIsAnotherLiveProcess(name: string): boolean {
-  const pid = Number(/-(\d+)-\d+$/.exec(name)?.[1]);
-  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false;
+  const pid = stagingNetnsOwner(name);
+  if (pid === undefined || pid === process.pid) return false;
   try {
     process.kill(pid, 0);
     return true;

@@ -9,8 +9,8 @@
 import { lstat, readdir, readFile, rmdir, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { PluginError } from '../errors.js';
-import { formatIp, parseIp, type IpAddr } from './ip-math.js';
-import { isPoolId } from './pool-record.js';
+import { formatIp, parseIp, type IpAddr } from '../util/ip-math.js';
+import { isPoolId } from '../names.js';
 
 export interface HostLocalReservation {
   containerId: string;

@@ -1,27 +1,13 @@
-import { createHash } from 'node:crypto';
 import type { CniResult, NetConfList, PluginConf } from '../cni/types.js';
 import { RouteType, type StaticRoute } from '../docker/api.js';
+import { generatedCniName } from '../names.js';
+import { familyBits, formatIp, parseCidr } from '../util/ip-math.js';
 import type { NetworkOptions } from './options.js';
 import type { NetworkSubnet } from './records.js';
+import { isRecord } from '../util/is-record.js';
 
 /** The CNI spec version of generated configs: the newest the Debian 1.1.1 plugins speak. */
 export const GENERATED_CNI_VERSION = '1.0.0';
-
-/** Deterministic bridge name from the network ID: ≤ 15 chars, unique per network. */
-export function bridgeNameFor(networkId: string): string {
-  return `dcni-${networkId.slice(0, 10)}`;
-}
-
-/** CNI network name (and so the cache key prefix) of a generated network. */
-export function generatedCniName(networkId: string): string {
-  return `dcni-${networkId.slice(0, 12)}`;
-}
-
-/** Host-side name of the link handed to Docker: deterministic from the endpoint ID, ≤ 15 chars. */
-export function hostLinkNameFor(endpointId: string): string {
-  const hex = /^[0-9a-f]{13}/.test(endpointId) ? endpointId.slice(0, 13) : createHash('sha256').update(endpointId).digest('hex').slice(0, 13);
-  return `dc${hex}`;
-}
 
 /**
  * The bridge chain for a network without a user conflist. Addresses come from
@@ -71,8 +57,6 @@ export function chainDeclaresCapability(conflist: NetConfList, capability: strin
   return conflist.plugins.some((p) => isRecord(p.capabilities) && p.capabilities[capability] === true);
 }
 
-const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
-
 const isV6 = (cidr: string): boolean => cidr.includes(':');
 
 /**
@@ -93,7 +77,7 @@ export function endpointConfList(template: NetConfList, generated: boolean, addr
       const ipam: Record<string, unknown> = { type: 'static', addresses };
       if (Array.isArray(plugin.ipam.routes)) ipam.routes = plugin.ipam.routes;
       if (plugin.ipam.dns && typeof plugin.ipam.dns === 'object') ipam.dns = plugin.ipam.dns;
-      return { ...structuredClone(plugin), ipam: ipam as PluginConf['ipam'] };
+      return { ...structuredClone(plugin), ipam };
     });
   if (generated && addressing.hasBandwidth && !plugins.some((p) => p.type === 'bandwidth')) {
     plugins.push(structuredClone(GENERATED_BANDWIDTH_PLUGIN));
@@ -143,51 +127,13 @@ export function pointToPointRoutes(conflist: NetConfList, result: CniResult | un
 
 /** The two halves of the network of an interface address, e.g. 10.1.2.3/24 -> 10.1.2.0/25, 10.1.2.128/25. */
 export function splitInHalves(cidr: string): string[] {
-  const [ip = '', lengthText = ''] = cidr.split('/');
-  const length = Number(lengthText);
-  const bits = isV6(ip) ? 128 : 32;
-  if (!Number.isInteger(length) || length < 1 || length >= bits - 1) return [];
-  const value = isV6(ip) ? ipv6ToBigInt(ip) : BigInt(ipv4ToNumber(ip));
-  const hostBits = BigInt(bits - length);
-  const network = (value >> hostBits) << hostBits;
-  const upper = network | (1n << (hostBits - 1n));
-  const format = (v: bigint): string => (isV6(ip) ? bigIntToIpv6(v) : numberToIpv4(Number(v)));
-  return [`${format(network)}/${length + 1}`, `${format(upper)}/${length + 1}`];
-}
-
-function ipv4ToNumber(ip: string): number {
-  return ip.split('.').reduce((acc, part) => acc * 256 + Number(part), 0);
-}
-
-function numberToIpv4(value: number): string {
-  return [24, 16, 8, 0].map((shift) => Math.floor(value / 2 ** shift) % 256).join('.');
-}
-
-function ipv6ToBigInt(ip: string): bigint {
-  const [head = '', tail] = ip.split('::');
-  const headParts = head ? head.split(':') : [];
-  const tailParts = tail ? tail.split(':') : [];
-  const groups = tail === undefined ? headParts : [...headParts, ...Array<string>(8 - headParts.length - tailParts.length).fill('0'), ...tailParts];
-  return groups.reduce((acc, group) => (acc << 16n) | BigInt(parseInt(group || '0', 16)), 0n);
-}
-
-function bigIntToIpv6(value: bigint): string {
-  const groups: string[] = [];
-  for (let i = 7; i >= 0; i--) groups.push(((value >> BigInt(i * 16)) & 0xffffn).toString(16));
-  // Compress the longest run of zero groups, as `ip` prints addresses.
-  let best = { start: -1, length: 0 };
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== '0') {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === '0') j++;
-    if (j - i > best.length && j - i > 1) best = { start: i, length: j - i };
-    i = j;
-  }
-  if (best.start < 0) return groups.join(':');
-  return `${groups.slice(0, best.start).join(':')}::${groups.slice(best.start + best.length).join(':')}`;
+  const parsed = parseCidr(cidr);
+  if (!parsed) return [];
+  const { family, network, prefix } = parsed.cidr;
+  const bits = familyBits(family);
+  if (prefix < 1 || prefix >= bits - 1) return [];
+  const upper = network | (1n << BigInt(bits - prefix - 1));
+  return [`${formatIp({ family, value: network })}/${prefix + 1}`, `${formatIp({ family, value: upper })}/${prefix + 1}`];
 }
 
 /** CNI routes other than the default ones become Join StaticRoutes (Docker re-creates them after the move). */

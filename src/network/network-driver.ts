@@ -1,4 +1,4 @@
-import type { CniResult, NetConfList, RuntimeConf } from '../cni/types.js';
+import type { NetConfList } from '../cni/types.js';
 import {
   OPT,
   type CreateEndpointRequest,
@@ -13,105 +13,43 @@ import {
   type NetworkCapabilities,
   type NetworkDriverApi,
 } from '../docker/api.js';
-import { PluginError, invalid, notFound, wrapError } from '../errors.js';
-import type { StagingLease } from '../host/staging-netns.js';
+import { PluginError, invalid, wrapError } from '../errors.js';
 import type { NetworkFirewallSpec } from '../host/firewall.js';
-import type { Logger } from '../log.js';
-import type { RecordStore } from '../state/record-store.js';
+import { bridgeNameFor, generatedCniName, shortId } from '../names.js';
 import { KeyedLock } from '../util/keyed-lock.js';
-import { Stopwatch } from '../util/stopwatch.js';
-import {
-  bridgeNameFor,
-  chainDeclaresCapability,
-  endpointConfList,
-  gatewayFromResult,
-  generatedConfList,
-  generatedCniName,
-  hostLinkNameFor,
-  pointToPointRoutes,
-  poolsOf,
-  staticRoutesFromResult,
-} from './conflist.js';
-import { mergeBandwidth, parseEndpointOptions, parseNetworkOptions, readGenericOptions } from './options.js';
-import { allocatePortMappings, readPortBindings, type PortProbe } from './ports.js';
+import { chainDeclaresCapability, generatedConfList, poolsOf } from './conflist.js';
+import type { NetworkDriverDeps } from './driver-deps.js';
+import { assertCidr } from './endpoint-plan.js';
+import { EndpointOps } from './endpoint-ops.js';
+import { parseNetworkOptions, readGenericOptions } from './options.js';
 import type { EndpointRecord, NetworkRecord, NetworkSubnet } from './records.js';
 
-/** libcni's chain operations, as the driver needs them. */
-export interface CniChainRunner {
-  addNetworkList(list: NetConfList, rt: RuntimeConf): Promise<CniResult>;
-  delNetworkList(list: NetConfList | undefined, rt: RuntimeConf): Promise<void>;
-}
-
-export interface NetworkDriverDeps {
-  networks: RecordStore<NetworkRecord>;
-  endpoints: RecordStore<EndpointRecord>;
-  cni: CniChainRunner;
-  /** Finds a user conflist by name in the conf dir (NOT_FOUND if absent). */
-  loadConfList(name: string): Promise<NetConfList>;
-  /** Resolves a plugin binary (NOT_FOUND if absent), to fail network creation early. */
-  locatePlugin(type: string): Promise<string>;
-  staging: {
-    acquire(): Promise<StagingLease>;
-    release(lease: StagingLease, dirty?: boolean): void;
-    listExisting(): Promise<string[]>;
-  };
-  links: {
-    exists(name: string): Promise<boolean>;
-    moveToHost(netnsName: string, ifName: string, hostName: string): Promise<void>;
-    moveToNetns(hostName: string, netnsName: string, ifName: string): Promise<void>;
-    addAddresses(netnsName: string, ifName: string, cidrs: readonly string[]): Promise<void>;
-    deleteIfExists(name: string): Promise<void>;
-  };
-  firewall: {
-    ensureNetwork(spec: NetworkFirewallSpec): Promise<void>;
-    removeNetwork(networkId: string): Promise<void>;
-  };
-  probePort: PortProbe;
-  logger: Logger;
-}
-
-/** The ifname every chain runs with: each staging netns holds one operation at a time. */
-const STAGING_IFNAME = 'eth0';
+export type { CniChainRunner, NetworkDriverDeps } from './driver-deps.js';
 
 /**
- * Docker's NetworkDriver carried out with CNI. The chain runs at CreateEndpoint
- * in a private staging netns (the container's netns usually does not exist
- * yet); the resulting interface is moved into our netns under a unique name and
- * handed to Docker at Join. Join itself does no work.
+ * Docker's NetworkDriver carried out with CNI. Network operations (a record,
+ * a conflist template, per-network firewall rules) are here; endpoint
+ * operations, where the chains run, are in endpoint-ops.ts.
  */
 export class NetworkDriver implements NetworkDriverApi {
   private readonly networks = new Map<string, NetworkRecord>();
-  /** Endpoint records by ID, for port bookkeeping and cheap Join. */
-  private readonly endpoints = new Map<string, EndpointRecord>();
   private readonly locks = new KeyedLock();
-  /** Ports picked by CreateEndpoints still in flight. */
-  private readonly pendingPorts = new Map<string, Pick<EndpointRecord, 'portMappings'>>();
+  private readonly endpointOps: EndpointOps;
 
-  constructor(private readonly deps: NetworkDriverDeps) {}
+  constructor(private readonly deps: NetworkDriverDeps) {
+    this.endpointOps = new EndpointOps(deps, (id) => this.networks.get(id));
+  }
 
   /** Loads persisted state and finishes or undoes operations a crash interrupted. Call before serving. */
   async init(options: { recover?: boolean } = {}): Promise<void> {
     const recover = options.recover ?? true;
     const log = this.deps.logger;
     await this.deps.networks.ensureDir();
-    await this.deps.endpoints.ensureDir();
     for (const { id, record } of await this.deps.networks.list((bad, err) => log.error({ err, id: bad }, 'corrupt network record'))) {
       this.networks.set(id, record);
     }
-    for (const { id, record } of await this.deps.endpoints.list((bad, err) => log.error({ err, id: bad }, 'corrupt endpoint record'))) {
-      if (record.status === 'ready' || !recover) {
-        this.endpoints.set(id, record);
-        continue;
-      }
-      log.warn({ endpoint: id, status: record.status }, 'finishing an endpoint operation interrupted by a restart');
-      try {
-        await this.teardown(record, record.status === 'creating' ? record.stagingNetns : undefined);
-      } catch (err) {
-        log.error({ err, endpoint: id }, 'could not finish interrupted endpoint operation; reconciliation will retry');
-        this.endpoints.set(id, record);
-      }
-    }
-    log.info({ networks: this.networks.size, endpoints: this.endpoints.size }, 'network driver state loaded');
+    await this.endpointOps.load(recover);
+    log.info({ networks: this.networks.size, endpoints: this.endpointOps.list().length }, 'network driver state loaded');
   }
 
   /** Re-installs per-network iptables rules (after a restart or a firewall flush). Background only. */
@@ -127,7 +65,7 @@ export class NetworkDriver implements NetworkDriverApi {
   }
 
   listEndpoints(): EndpointRecord[] {
-    return [...this.endpoints.values()];
+    return this.endpointOps.list();
   }
 
   getCapabilities(): NetworkCapabilities {
@@ -137,7 +75,7 @@ export class NetworkDriver implements NetworkDriverApi {
   // ---- networks ---------------------------------------------------------------
 
   async createNetwork(req: CreateNetworkRequest): Promise<void> {
-    await this.locks.run(`net:${req.NetworkID}`, async () => {
+    await this.locks.withLock(`net:${req.NetworkID}`, async () => {
       try {
         if (this.networks.has(req.NetworkID)) return;
         const record = await this.buildNetworkRecord(req);
@@ -189,12 +127,12 @@ export class NetworkDriver implements NetworkDriverApi {
       this.warnAboutLostSysctls(conflist);
       const { bytes: _bytes, ...storable } = conflist;
       const first = conflist.plugins[0];
-      const bridge = first?.type === 'bridge' ? String(first.bridge ?? 'cni0') : undefined;
+      const bridge = first?.type === 'bridge' ? bridgeOfPlugin(first.bridge) : undefined;
       return { ...base, mode: 'conflist', cniName: conflist.name, conflist: storable, ...(bridge ? { bridge } : {}) };
     }
     const bridge = opts.bridge ?? bridgeNameFor(req.NetworkID);
     const clash = [...this.networks.values()].find((n) => n.bridge === bridge);
-    if (clash) throw new PluginError('CONFLICT', `bridge ${bridge} is already used by network ${clash.id.slice(0, 12)}`);
+    if (clash) throw new PluginError('CONFLICT', `bridge ${bridge} is already used by network ${shortId(clash.id)}`);
     const hasGateway = !internal && [...ipv4, ...ipv6].some((s) => s.gateway);
     for (const type of ['bridge', 'static', 'portmap', ...(opts.bandwidth ? ['bandwidth'] : [])]) await this.deps.locatePlugin(type);
     return {
@@ -221,7 +159,7 @@ export class NetworkDriver implements NetworkDriverApi {
   }
 
   async deleteNetwork(req: DeleteNetworkRequest): Promise<void> {
-    await this.locks.run(`net:${req.NetworkID}`, async () => {
+    await this.locks.withLock(`net:${req.NetworkID}`, async () => {
       try {
         const record = this.networks.get(req.NetworkID);
         await this.deps.firewall.removeNetwork(req.NetworkID);
@@ -252,262 +190,33 @@ export class NetworkDriver implements NetworkDriverApi {
 
   // ---- endpoints --------------------------------------------------------------
 
-  async createEndpoint(req: CreateEndpointRequest): Promise<CreateEndpointResponse> {
-    return this.locks.run(`ep:${req.EndpointID}`, async () => {
-      try {
-        return await this.createEndpointLocked(req);
-      } catch (err) {
-        throw wrapError(err, `CreateEndpoint ${req.EndpointID.slice(0, 12)}`);
-      } finally {
-        this.pendingPorts.delete(req.EndpointID);
-      }
-    });
+  createEndpoint(req: CreateEndpointRequest): Promise<CreateEndpointResponse> {
+    return this.endpointOps.createEndpoint(req);
   }
 
-  private async createEndpointLocked(req: CreateEndpointRequest): Promise<CreateEndpointResponse> {
-    const network = this.networks.get(req.NetworkID);
-    if (!network) throw notFound(`network ${req.NetworkID.slice(0, 12)} is not known to docker-cni`);
-    // init() loaded every record, so memory is authoritative: no disk read on the start path.
-    const existing = this.endpoints.get(req.EndpointID);
-    if (existing?.status === 'ready' && existing.networkId === req.NetworkID) return this.interfaceReply(req, existing);
-    if (existing) await this.teardown(existing, existing.stagingNetns);
-
-    const addresses = [req.Interface?.Address, req.Interface?.AddressIPv6].filter((a): a is string => !!a);
-    if (addresses.length === 0) {
-      throw invalid(`no address given for the endpoint: docker-cni needs an IPAM driver (use --ipam-driver cni or Docker's default)`);
-    }
-    for (const address of addresses) assertCidr(address);
-    const mac = req.Interface?.MacAddress || undefined;
-    if (mac && !/^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$/.test(mac)) throw invalid(`invalid MAC address "${mac}"`);
-
-    const endpointOptions = parseEndpointOptions(req.Options);
-    const bandwidth = mergeBandwidth(network.bandwidth, endpointOptions.bandwidth);
-    if (bandwidth && network.mode === 'conflist' && !chainDeclaresCapability(network.conflist, 'bandwidth')) {
-      throw invalid(`cni.bandwidth.* needs a plugin that declares the bandwidth capability in conflist ${network.cniName}`);
-    }
-    const bindings = readPortBindings(req.Options?.[OPT.portMap]);
-    // One allocator at a time, and its picks stay reserved until the endpoint
-    // is recorded: Docker runs CreateEndpoint of different networks in parallel.
-    const portMappings =
-      bindings.length === 0
-        ? []
-        : await this.locks.run('ports', async () => {
-            const mappings = await allocatePortMappings(bindings, {
-              ...(network.hostBindingIp ? { defaultHostIp: network.hostBindingIp } : {}),
-              inUse: [...this.endpoints.values(), ...this.pendingPorts.values()].flatMap((e) => e.portMappings),
-              probe: this.deps.probePort,
-            });
-            this.pendingPorts.set(req.EndpointID, { portMappings: mappings });
-            return mappings;
-          });
-    const generated = network.mode === 'generated';
-    const conflist = endpointConfList(network.conflist, generated, {
-      addresses,
-      gatewayV4: network.ipv4.find((s) => s.gateway)?.gateway,
-      gatewayV6: network.ipv6.find((s) => s.gateway)?.gateway,
-      hasPortMappings: portMappings.length > 0,
-      hasBandwidth: bandwidth !== undefined,
-    });
-    const capabilityArgs: Record<string, unknown> = {};
-    if (portMappings.length > 0) capabilityArgs.portMappings = portMappings;
-    if (mac) capabilityArgs.mac = mac;
-    if (bandwidth) capabilityArgs.bandwidth = bandwidth;
-    const cniArgs: Array<[string, string]> = [
-      ['IgnoreUnknown', '1'],
-      ['DOCKER_NETWORK_ID', req.NetworkID],
-      ['DOCKER_ENDPOINT_ID', req.EndpointID],
-      ...endpointOptions.cniArgs,
-    ];
-    const watch = new Stopwatch();
-    const lease = await this.deps.staging.acquire();
-    watch.lap('acquire');
-    const record: EndpointRecord = {
-      id: req.EndpointID,
-      networkId: req.NetworkID,
-      status: 'creating',
-      createdAt: new Date().toISOString(),
-      hostLinkName: hostLinkNameFor(req.EndpointID),
-      ifName: STAGING_IFNAME,
-      stagingNetns: lease.name,
-      addresses,
-      ...(mac ? { mac } : {}),
-      portMappings,
-      conflist,
-      cniArgs,
-      capabilityArgs,
-      staticRoutes: [],
-    };
-    let released = false;
-    try {
-      await this.deps.endpoints.put(record.id, record);
-      this.endpoints.set(record.id, record);
-      watch.lap('journal');
-      const rt = this.runtimeConf(record, lease.path);
-      const result = await this.deps.cni.addNetworkList(conflist, rt);
-      watch.lap('cniAdd');
-      try {
-        await this.deps.links.moveToHost(lease.name, STAGING_IFNAME, record.hostLinkName);
-        watch.lap('move');
-      } catch (err) {
-        await this.deps.cni.delNetworkList(conflist, rt).catch(() => undefined);
-        throw err;
-      }
-      this.deps.staging.release(lease);
-      released = true;
-      const ready: EndpointRecord = {
-        ...record,
-        status: 'ready',
-        result,
-        mac: mac ?? macFromResult(result, STAGING_IFNAME),
-        staticRoutes: [...staticRoutesFromResult(result), ...pointToPointRoutes(conflist, result)],
-        ...this.gateways(network, result),
-      };
-      delete ready.stagingNetns;
-      if (!ready.mac) delete ready.mac;
-      await this.deps.endpoints.put(ready.id, ready);
-      this.endpoints.set(ready.id, ready);
-      watch.lap('record');
-      this.deps.logger.debug({ endpoint: ready.id, phases: watch.laps }, 'endpoint created');
-      if (portMappings.length > 0) {
-        this.deps.logger.info({ endpoint: ready.id, ports: portMappings }, 'published ports');
-      }
-      return this.interfaceReply(req, ready);
-    } catch (err) {
-      if (!released) this.deps.staging.release(lease, true);
-      await this.deps.endpoints.delete(record.id).catch(() => undefined);
-      this.endpoints.delete(record.id);
-      throw err;
-    }
-  }
-
-  private gateways(network: NetworkRecord, result: CniResult): Pick<EndpointRecord, 'gatewayV4' | 'gatewayV6'> {
-    if (network.internal) return {};
-    // A user chain may route through its own gateway; otherwise Docker's gateway
-    // holds (without one, Docker would attach the container to docker_gwbridge).
-    const docker4 = network.ipv4.find((s) => s.gateway)?.gateway;
-    const docker6 = network.ipv6.find((s) => s.gateway)?.gateway;
-    const v4 = network.mode === 'generated' ? docker4 : (gatewayFromResult(result, false) ?? docker4);
-    const v6 = network.mode === 'generated' ? docker6 : (gatewayFromResult(result, true) ?? docker6);
-    return { ...(v4 ? { gatewayV4: v4 } : {}), ...(v6 ? { gatewayV6: v6 } : {}) };
-  }
-
-  /** Docker accepts only fields it left empty; changing a supplied one makes it roll back. */
-  private interfaceReply(req: CreateEndpointRequest, record: EndpointRecord): CreateEndpointResponse {
-    if (!req.Interface?.MacAddress && record.mac) return { Interface: { MacAddress: record.mac } };
-    return {};
-  }
-
-  private runtimeConf(record: EndpointRecord, netnsPath: string): RuntimeConf {
-    return {
-      containerId: record.id,
-      netns: netnsPath,
-      ifName: record.ifName,
-      args: record.cniArgs,
-      capabilityArgs: record.capabilityArgs,
-    };
-  }
-
-  async deleteEndpoint(req: EndpointRequest): Promise<void> {
-    await this.locks.run(`ep:${req.EndpointID}`, async () => {
-      try {
-        const record = this.endpoints.get(req.EndpointID);
-        if (!record) return; // already gone: DeleteEndpoint is idempotent
-        await this.teardown(record);
-      } catch (err) {
-        throw wrapError(err, `DeleteEndpoint ${req.EndpointID.slice(0, 12)}`);
-      }
-    });
-  }
-
-  /**
-   * Undoes an endpoint completely. The link Docker hands back after Leave sits in
-   * our netns; it is moved into a staging netns under the ADD-time ifname so the
-   * chain's DEL finds it (bridge removes masquerade rules through it), then DEL
-   * replays the cached config, args and capabilities.
-   */
-  private async teardown(record: EndpointRecord, leftoverNetns?: string): Promise<void> {
-    const watch = new Stopwatch();
-    if (record.status !== 'deleting') {
-      record.status = 'deleting';
-      await this.deps.endpoints.put(record.id, record);
-    }
-    watch.lap('journal');
-    const stillThere = leftoverNetns && (await this.deps.staging.listExisting()).includes(leftoverNetns);
-    const lease: StagingLease = stillThere
-      ? { name: leftoverNetns, path: `/run/netns/${leftoverNetns}` }
-      : await this.deps.staging.acquire();
-    let clean = false;
-    try {
-      // Only a chain that masquerades per container needs its link back for DEL
-      // (bridge finds those rules through the link's address); otherwise the
-      // link is simply deleted, which saves a netns move on every stop.
-      const del = (): Promise<void> => this.deps.cni.delNetworkList(record.conflist, this.runtimeConf(record, lease.path));
-      if (chainMasquerades(record.conflist)) {
-        if (await this.deps.links.exists(record.hostLinkName)) {
-          await this.deps.links.moveToNetns(record.hostLinkName, lease.name, record.ifName);
-          await this.deps.links.addAddresses(lease.name, record.ifName, record.addresses);
-        }
-        await del();
-      } else {
-        // Independent steps: the kernel's veth teardown overlaps the plugins' DEL.
-        const outcomes = await Promise.allSettled([this.deps.links.deleteIfExists(record.hostLinkName), del()]);
-        const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
-        if (failure) throw failure.reason;
-      }
-      watch.lap('linkAndDel');
-      clean = true;
-    } finally {
-      if (stillThere) {
-        this.deps.staging.release(lease, true);
-      } else {
-        this.deps.staging.release(lease, !clean);
-      }
-    }
-    await this.deps.links.deleteIfExists(record.hostLinkName);
-    await this.deps.endpoints.delete(record.id);
-    this.endpoints.delete(record.id);
-    watch.lap('record');
-    this.deps.logger.debug({ endpoint: record.id, phases: watch.laps }, 'endpoint deleted');
+  deleteEndpoint(req: EndpointRequest): Promise<void> {
+    return this.endpointOps.deleteEndpoint(req);
   }
 
   /** Reconciliation: tears down an endpoint Docker no longer knows. */
-  async removeStaleEndpoint(endpointId: string): Promise<void> {
-    await this.locks.run(`ep:${endpointId}`, async () => {
-      const record = this.endpoints.get(endpointId) ?? (await this.deps.endpoints.get(endpointId));
-      if (record) await this.teardown(record, record.status === 'creating' ? record.stagingNetns : undefined);
-    });
+  removeStaleEndpoint(endpointId: string): Promise<void> {
+    return this.endpointOps.removeStaleEndpoint(endpointId);
   }
 
   /** Reconciliation: removes a network Docker no longer knows, with its endpoints. */
   async removeStaleNetwork(networkId: string): Promise<void> {
-    for (const endpoint of [...this.endpoints.values()].filter((e) => e.networkId === networkId)) {
+    for (const endpoint of this.endpointOps.list().filter((e) => e.networkId === networkId)) {
       await this.removeStaleEndpoint(endpoint.id);
     }
     await this.deleteNetwork({ NetworkID: networkId });
   }
 
   async endpointOperInfo(req: EndpointRequest): Promise<{ Value: Record<string, unknown> }> {
-    const record = this.endpoints.get(req.EndpointID);
-    if (!record) return { Value: {} };
-    return {
-      Value: {
-        'cni.network': this.networks.get(record.networkId)?.cniName ?? '',
-        'cni.link': record.hostLinkName,
-        'cni.ports': record.portMappings,
-      },
-    };
+    return this.endpointOps.endpointOperInfo(req);
   }
 
   async join(req: JoinRequest): Promise<JoinResponse> {
-    const record = this.endpoints.get(req.EndpointID);
-    if (!record || record.status !== 'ready' || record.networkId !== req.NetworkID) {
-      throw wrapError(notFound(`endpoint ${req.EndpointID.slice(0, 12)} is not known to docker-cni`), 'Join');
-    }
-    const reply: JoinResponse = { InterfaceName: { SrcName: record.hostLinkName, DstPrefix: 'eth' } };
-    if (record.gatewayV4) reply.Gateway = record.gatewayV4;
-    if (record.gatewayV6) reply.GatewayIPv6 = record.gatewayV6;
-    if (record.staticRoutes.length > 0) reply.StaticRoutes = record.staticRoutes;
-    return reply;
+    return this.endpointOps.join(req);
   }
 
   async leave(_req: EndpointRequest): Promise<void> {
@@ -535,14 +244,8 @@ function subnetsOf(data: IPAMData[] | null | undefined, internal: boolean): Netw
   });
 }
 
-function assertCidr(value: string): void {
-  if (!/^[0-9A-Fa-f.:]{2,45}\/\d{1,3}$/.test(value)) throw invalid(`invalid address "${value}": expected a CIDR`);
-}
-
-function macFromResult(result: CniResult, ifName: string): string | undefined {
-  return result.interfaces?.find((i) => i.name === ifName && i.sandbox)?.mac ?? result.interfaces?.find((i) => i.name === ifName)?.mac;
-}
-
-function chainMasquerades(conflist: NetConfList): boolean {
-  return conflist.plugins.some((p) => p.ipMasq === true);
+/** The bridge plugin's `bridge` option, defaulting as the plugin does. */
+function bridgeOfPlugin(value: unknown): string {
+  if (value === undefined || value === null) return 'cni0';
+  return typeof value === 'string' ? value : JSON.stringify(value);
 }

@@ -1,5 +1,6 @@
 import { invalid } from '../errors.js';
 import { OPT } from '../docker/api.js';
+import { RESERVED_CNI_ARGS } from '../names.js';
 
 /** Driver options (`docker network create -o key=value`) after validation. */
 export interface NetworkOptions {
@@ -163,11 +164,6 @@ export interface EndpointOptions {
 
 const CNI_ARGS_PREFIX = 'cni.args.';
 const CNI_ARG_KEY = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
-/**
- * CNI_ARGS keys docker-cni sets itself, plus IP and MAC: the address and MAC
- * come from Docker (--ip, --mac-address) and must stay what Docker re-applies.
- */
-export const RESERVED_CNI_ARGS = new Set(['IgnoreUnknown', 'DOCKER_NETWORK_ID', 'DOCKER_ENDPOINT_ID', 'IP', 'MAC']);
 
 /**
  * Reads the `cni.*` keys of CreateEndpoint Options. Docker puts its own keys

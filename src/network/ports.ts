@@ -1,7 +1,5 @@
-import { createServer } from 'node:net';
-import { createSocket } from 'node:dgram';
-import { readFile } from 'node:fs/promises';
 import { PluginError, invalid } from '../errors.js';
+import { ephemeralPortRange, type PortProbe } from '../host/ports.js';
 import { IP_PROTO, PortBindings, type PortBinding } from '../docker/api.js';
 import type { CniPortMapping } from '../cni/types.js';
 
@@ -19,35 +17,7 @@ export function readPortBindings(value: unknown): PortBinding[] {
   return parsed.data;
 }
 
-/** Answers whether a host port can be bound right now (so a DNAT rule would not shadow a listener). */
-export type PortProbe = (protocol: CniPortMapping['protocol'], hostIP: string, port: number) => Promise<boolean>;
-
-export const probeHostPort: PortProbe = (protocol, hostIP, port) => {
-  const host = hostIP === '' ? undefined : hostIP;
-  if (protocol === 'udp') {
-    return new Promise((resolve) => {
-      const socket = createSocket(host?.includes(':') ? 'udp6' : 'udp4');
-      socket.once('error', () => resolve(false));
-      socket.bind({ port, address: host, exclusive: true }, () => socket.close(() => resolve(true)));
-    });
-  }
-  if (protocol === 'sctp') return Promise.resolve(true); // Node cannot bind SCTP; rely on bookkeeping
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen({ port, host, exclusive: true }, () => server.close(() => resolve(true)));
-  });
-};
-
-async function ephemeralRange(): Promise<[number, number]> {
-  try {
-    const [low, high] = (await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')).trim().split(/\s+/).map(Number);
-    if (low && high && low <= high) return [low, high];
-  } catch {
-    // fall through to Docker's documented default range
-  }
-  return [49153, 60999];
-}
+export type { PortProbe } from '../host/ports.js';
 
 const key = (m: { protocol: string; hostPort: number }): string => `${m.protocol}/${m.hostPort}`;
 
@@ -79,7 +49,7 @@ export async function allocatePortMappings(
     const end = Math.max(binding.HostPortEnd, binding.HostPort);
     let chosen: number | undefined;
     if (start === 0) {
-      const [low, high] = await ephemeralRange();
+      const [low, high] = await ephemeralPortRange();
       const span = high - low + 1;
       const offset = Math.floor(Math.random() * span);
       for (let i = 0; i < span && chosen === undefined; i++) {

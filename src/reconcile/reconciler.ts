@@ -4,6 +4,7 @@ import type { CachedAttachment } from '../cni/types.js';
 import type { Logger } from '../log.js';
 import type { NetworkRecord, EndpointRecord } from '../network/records.js';
 import type { PoolRecord } from '../ipam/pool-record.js';
+import { CNI_ARG, endpointPrefixOfHostLink, isAllocationId, networkPrefixOfBridge, shortId } from '../names.js';
 import type { DockerNetworkView, DockerView } from './docker-view.js';
 
 export type GcKind = 'endpoint' | 'network' | 'pool' | 'reservation' | 'cache' | 'link' | 'firewall';
@@ -50,14 +51,6 @@ export interface ReconcilerOptions {
   now?: () => number;
 }
 
-/** Names docker-cni gives links: container links `dc` + 13 hex, bridges `dcni-` + 10 hex. */
-const OUR_CONTAINER_LINK = /^dc[0-9a-f]{13}$/;
-const OUR_BRIDGE = /^dcni-[0-9a-f]{10}$/;
-/** The CNI_ARGS key the network driver adds to every attachment it makes. */
-export const DOCKER_ENDPOINT_ARG = 'DOCKER_ENDPOINT_ID';
-/** host-local reservations the IPAM driver made (see ipam-driver ALLOCATION_ID_PREFIX). */
-const OUR_ALLOCATION = /^dcni-alloc-/;
-
 /**
  * Compares docker-cni's records, the CNI cache, host-local reservations, links
  * and firewall rules with what Docker knows, and removes what no longer exists
@@ -78,7 +71,7 @@ export class Reconciler {
   }
 
   /** One pass; concurrent callers share the pass in flight. */
-  run(options: { dryRun?: boolean } = {}): Promise<GcReport> {
+  runPass(options: { dryRun?: boolean } = {}): Promise<GcReport> {
     if (!this.running) {
       this.running = this.pass(options.dryRun ?? false).finally(() => {
         this.running = undefined;
@@ -120,7 +113,7 @@ export class Reconciler {
     const taggedFirewallNetworks = await targets.listTaggedFirewallNetworks();
     // Networks present now keep their rules, and so do those removed below
     // (their removal takes the rules along).
-    const networksAtStart = new Set(targets.listNetworks().map((n) => n.id.slice(0, 12)));
+    const networksAtStart = new Set(targets.listNetworks().map((n) => shortId(n.id)));
 
     if (dockerNetworks) {
       const dockerById = new Map(dockerNetworks.map((n) => [n.id, n]));
@@ -173,7 +166,7 @@ export class Reconciler {
       for (const entry of cache) {
         // The cache dir is shared with other CNI runtimes, which may use the same
         // conflist names: only entries carrying our endpoint arg are ours.
-        const ours = (entry.cniArgs ?? []).some(([key]) => key === DOCKER_ENDPOINT_ARG);
+        const ours = (entry.cniArgs ?? []).some(([key]) => key === CNI_ARG.endpointId);
         if (ours && !endpointIds.has(entry.containerId) && !dockerOwnsEndpoint(entry.containerId)) {
           await orphan(
             { kind: 'cache', id: `${entry.networkName}/${entry.containerId}/${entry.ifName}`, reason: 'cached attachment without an endpoint' },
@@ -185,14 +178,16 @@ export class Reconciler {
       const linkOwners = new Set(targets.listEndpoints().map((e) => e.hostLinkName));
       const bridges = new Set(targets.listNetworks().map((n) => n.bridge).filter((b): b is string => !!b));
       for (const link of links) {
-        if (OUR_CONTAINER_LINK.test(link) && !linkOwners.has(link) && !dockerOwnsEndpoint(link.slice(2))) {
+        const endpointPrefix = endpointPrefixOfHostLink(link);
+        const networkPrefix = networkPrefixOfBridge(link);
+        if (endpointPrefix !== undefined && !linkOwners.has(link) && !dockerOwnsEndpoint(endpointPrefix)) {
           await orphan({ kind: 'link', id: link, reason: 'container link without an endpoint' }, () => targets.deleteLink(link));
-        } else if (OUR_BRIDGE.test(link) && !bridges.has(link) && !dockerOwnsNetwork(link.slice(5))) {
+        } else if (networkPrefix !== undefined && !bridges.has(link) && !dockerOwnsNetwork(networkPrefix)) {
           await orphan({ kind: 'link', id: link, reason: 'bridge without a network' }, () => targets.deleteLink(link));
         }
       }
 
-      const networkPrefixes = new Set([...networksAtStart, ...targets.listNetworks().map((n) => n.id.slice(0, 12))]);
+      const networkPrefixes = new Set([...networksAtStart, ...targets.listNetworks().map((n) => shortId(n.id))]);
       for (const prefix of taggedFirewallNetworks) {
         if (!networkPrefixes.has(prefix) && !dockerOwnsNetwork(prefix)) {
           await orphan({ kind: 'firewall', id: prefix, reason: 'rules of a network that no longer exists' }, () =>
@@ -224,7 +219,7 @@ export class Reconciler {
       }
       const liveIps = new Set(holders.flatMap((n) => n.endpoints.flatMap((e) => e.addresses)));
       for (const [ip, reservation] of await targets.listReservations(pool.poolId)) {
-        if (liveIps.has(ip) || !OUR_ALLOCATION.test(reservation.containerId)) continue;
+        if (liveIps.has(ip) || !isAllocationId(reservation.containerId)) continue;
         const since = await mtimeIso(join(this.opts.hostLocalDataDir, pool.poolId, ip));
         if (!this.old(since)) continue;
         await act({ kind: 'reservation', id: `${pool.poolId}/${ip}`, reason: 'no container holds this address' }, () =>

@@ -2,40 +2,41 @@ import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PluginError } from '../errors.js';
 import { readJsonIfExists, removeIfExists, writeJsonAtomically } from '../util/atomic-file.js';
-
-const RECORD_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$/;
+import { plainCodec, type RecordCodec } from './record-codec.js';
+import { isRecordId, type Store } from './store.js';
 
 /**
  * One JSON file per record under `<stateDir>/<kind>/<id>.json`, written atomically
  * with mode 0600, so the cost of a write does not grow with the number of records
  * and a crash never leaves a half-written record.
  */
-export class RecordStore<T extends object> {
+export class RecordStore<T extends object> implements Store<T> {
   readonly dir: string;
 
   /**
    * @param durable fsync each write. Records of kernel objects (endpoints) need
    *   no fsync: a process crash keeps the page cache, and a host crash takes the
    *   links and namespaces with it. Networks and pools must survive a reboot.
+   * @param codec versions and validates each record (record-codec.ts).
    */
   constructor(
     stateDir: string,
     readonly kind: string,
     private readonly durable = true,
+    private readonly codec: RecordCodec<T> = plainCodec<T>(),
   ) {
     this.dir = join(stateDir, kind);
   }
 
   private pathOf(id: string): string {
-    if (!RECORD_ID.test(id) || id.includes('..')) {
-      throw new PluginError('INVALID_ARGUMENT', `invalid ${this.kind} record id "${id}"`);
-    }
+    if (!isRecordId(id)) throw new PluginError('INVALID_ARGUMENT', `invalid ${this.kind} record id "${id}"`);
     return join(this.dir, `${id}.json`);
   }
 
   async get(id: string): Promise<T | undefined> {
     try {
-      return await readJsonIfExists<T>(this.pathOf(id));
+      const raw = await readJsonIfExists<unknown>(this.pathOf(id));
+      return raw === undefined ? undefined : this.codec.decode(raw);
     } catch (err) {
       if (err instanceof PluginError) throw err;
       throw new PluginError('STATE_FAILED', `reading ${this.kind} record ${id}: ${(err as Error).message}`, { cause: err });
@@ -44,19 +45,17 @@ export class RecordStore<T extends object> {
 
   async put(id: string, record: T): Promise<void> {
     try {
-      await writeJsonAtomically(this.pathOf(id), record, { fsync: this.durable });
+      await writeJsonAtomically(this.pathOf(id), this.codec.encode(record), { fsync: this.durable });
     } catch (err) {
       if (err instanceof PluginError) throw err;
       throw new PluginError('STATE_FAILED', `writing ${this.kind} record ${id}: ${(err as Error).message}`, { cause: err });
     }
   }
 
-  /** Idempotent. */
   async delete(id: string): Promise<void> {
     await removeIfExists(this.pathOf(id));
   }
 
-  /** All readable records; unreadable (corrupt) ones are reported, not thrown. */
   async list(onCorrupt?: (id: string, err: unknown) => void): Promise<Array<{ id: string; record: T }>> {
     let names: string[];
     try {
@@ -69,10 +68,10 @@ export class RecordStore<T extends object> {
     for (const name of names.sort()) {
       if (!name.endsWith('.json')) continue;
       const id = name.slice(0, -'.json'.length);
-      if (!RECORD_ID.test(id)) continue;
+      if (!isRecordId(id)) continue;
       try {
-        const record = await readJsonIfExists<T>(join(this.dir, name));
-        if (record) out.push({ id, record });
+        const raw = await readJsonIfExists<unknown>(join(this.dir, name));
+        if (raw !== undefined) out.push({ id, record: this.codec.decode(raw) });
       } catch (err) {
         onCorrupt?.(id, err);
       }

@@ -5,7 +5,7 @@
 export class KeyedLock {
   private readonly tails = new Map<string, Promise<unknown>>();
 
-  async run<T>(key: string, work: () => Promise<T>): Promise<T> {
+  async withLock<T>(key: string, work: () => Promise<T>): Promise<T> {
     const previous = this.tails.get(key) ?? Promise.resolve();
     const current = previous.then(work, work);
     const tail = current.catch(() => undefined);

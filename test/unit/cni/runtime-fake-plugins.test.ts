@@ -41,7 +41,7 @@ describe('CniRuntime with fake plugin executables', () => {
     assert.equal((await stat(cacheFile)).mode & 0o777, 0o600);
     await runtime.delNetworkList(list(), rt);
     const calls = await readCalls(record());
-    assert.deepEqual(calls.map((c) => `${c.stdin.type}:${c.command}`), ['fake-main:ADD', 'fake-meta:ADD', 'fake-meta:DEL', 'fake-main:DEL']);
+    assert.deepEqual(calls.map((c) => `${String(c.stdin.type)}:${c.command}`), ['fake-main:ADD', 'fake-meta:ADD', 'fake-meta:DEL', 'fake-main:DEL']);
     for (const call of calls) assert.equal(call.env.CNI_PATH, `/nonexistent-dir:${bin}`);
     assert.equal((calls[1]?.stdin.prevResult as { cniVersion: string }).cniVersion, '0.4.0');
     assert.deepEqual(calls[2]?.stdin.runtimeConfig, { portMappings: [{ hostPort: 1, containerPort: 2, protocol: 'tcp' }] });
@@ -58,7 +58,7 @@ describe('CniRuntime with fake plugin executables', () => {
       return true;
     });
     const calls = (await readCalls(record())).slice(before);
-    assert.deepEqual(calls.map((c) => `${c.stdin.type}:${c.command}`), ['fake-main:ADD', 'fake-meta:ADD', 'fake-meta:DEL', 'fake-main:DEL']);
+    assert.deepEqual(calls.map((c) => `${String(c.stdin.type)}:${c.command}`), ['fake-main:ADD', 'fake-meta:ADD', 'fake-meta:DEL', 'fake-main:DEL']);
   });
 
   test('the incompatible-version error of a plugin surfaces with its code', async () => {

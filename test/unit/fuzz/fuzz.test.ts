@@ -206,7 +206,7 @@ function fieldPaths(value: unknown, prefix: string[] = []): string[][] {
 }
 
 function mutate(rng: Prng, body: Record<string, unknown>): unknown {
-  const copy = structuredClone(body) as Record<string, unknown>;
+  const copy = structuredClone<Record<string, unknown>>(body);
   const mutations = 1 + rng.int(3);
   for (let m = 0; m < mutations; m++) {
     const paths = fieldPaths(copy).filter((p) => p.length > 0);

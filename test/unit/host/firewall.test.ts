@@ -1,7 +1,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PluginError } from '../../../src/errors.js';
-import { CHAINS, NetworkFirewall, networkTag, type NetworkFirewallSpec } from '../../../src/host/firewall.js';
+import { CHAINS, NetworkFirewall, type NetworkFirewallSpec } from '../../../src/host/firewall.js';
+import { networkTag } from '../../../src/names.js';
 import { silentLogger } from '../../../src/log.js';
 import { FakeRunner } from './fake-runner.js';
 

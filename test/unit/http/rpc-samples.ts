@@ -77,7 +77,7 @@ export const RPC_SAMPLES: readonly RpcSample[] = [
       NetworkID: NET_ID,
       EndpointID: EP_ID,
       Interface: { Address: '10.231.1.2/24', AddressIPv6: '', MacAddress: '' },
-      Options: { 'com.docker.network.portmap': JSON.parse(portMap), 'com.docker.network.endpoint.exposedports': [] },
+      Options: { 'com.docker.network.portmap': JSON.parse(portMap) as unknown, 'com.docker.network.endpoint.exposedports': [] },
     },
     target: { api: 'network', method: 'createEndpoint' },
     schema: CreateEndpointRequest,
@@ -113,7 +113,7 @@ export const RPC_SAMPLES: readonly RpcSample[] = [
   },
   {
     path: RPC.network.programExternalConnectivity,
-    body: { NetworkID: NET_ID, EndpointID: EP_ID, Options: { 'com.docker.network.portmap': JSON.parse(portMap) } },
+    body: { NetworkID: NET_ID, EndpointID: EP_ID, Options: { 'com.docker.network.portmap': JSON.parse(portMap) as unknown } },
     target: { api: 'network', method: 'programExternalConnectivity' },
     schema: ExternalConnectivityRequest,
     okStatus: 200,

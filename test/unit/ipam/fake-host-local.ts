@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { CniResult, RuntimeConf } from '../../../src/cni/types.js';
 import { CniPluginError } from '../../../src/errors.js';
 import type { IpamNetConf, IpamPluginRunner } from '../../../src/ipam/ipam-driver.js';
-import { formatIp, parseCidr, parseIp, usableRange } from '../../../src/ipam/ip-math.js';
+import { formatIp, parseCidr, parseIp, usableRange } from '../../../src/util/ip-math.js';
 
 export interface RecordedCall {
   verb: 'ADD' | 'DEL';

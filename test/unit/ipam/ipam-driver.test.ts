@@ -4,10 +4,11 @@ import { lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OPT, RequestPoolRequest, type RequestAddressRequest } from '../../../src/docker/api.js';
-import { PluginError, type ErrorCode } from '../../../src/errors.js';
+import { PluginError } from '../../../src/errors.js';
 import { silentLogger } from '../../../src/log.js';
-import { ALLOCATION_ID_PREFIX, IpamDriver, type IpamDriverOptions } from '../../../src/ipam/ipam-driver.js';
-import type { PoolRecord } from '../../../src/ipam/pool-record.js';
+import { IpamDriver, type IpamDriverOptions } from '../../../src/ipam/ipam-driver.js';
+import { ALLOCATION_ID_PREFIX } from '../../../src/names.js';
+import { POOL_CODEC, type PoolRecord } from '../../../src/ipam/pool-record.js';
 import { RecordStore } from '../../../src/state/record-store.js';
 import { FakeHostLocal } from './fake-host-local.js';
 import { rejectsWith } from '../../helpers/plugin-errors.js';
@@ -34,7 +35,7 @@ beforeEach(async () => {
   const routes: string[] = [];
   const make = async (overrides: Partial<IpamDriverOptions> = {}): Promise<IpamDriver> => {
     const driver = new IpamDriver({
-      pools: new RecordStore<PoolRecord>(stateDir, 'pools'),
+      pools: new RecordStore<PoolRecord>(stateDir, 'pools', true, POOL_CODEC),
       runner,
       hostLocalDataDir: dataDir,
       defaultPoolsV4: ['10.231.0.0/16/24'],
@@ -387,7 +388,7 @@ describe('IpamDriver addresses', () => {
 
   test('constructor rejects malformed default pools', () => {
     const base = {
-      pools: new RecordStore<PoolRecord>(h.stateDir, 'pools'),
+      pools: new RecordStore<PoolRecord>(h.stateDir, 'pools', true, POOL_CODEC),
       runner: h.runner,
       hostLocalDataDir: h.dataDir,
       logger: silentLogger,

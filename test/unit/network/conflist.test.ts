@@ -3,14 +3,12 @@ import assert from 'node:assert/strict';
 import type { CniResult, NetConfList } from '../../../src/cni/types.js';
 import {
   GENERATED_CNI_VERSION,
-  bridgeNameFor,
   endpointConfList,
   gatewayFromResult,
-  generatedCniName,
   generatedConfList,
-  hostLinkNameFor,
   staticRoutesFromResult,
 } from '../../../src/network/conflist.js';
+import { bridgeNameFor, generatedCniName, hostLinkNameFor } from '../../../src/names.js';
 import { hexId } from './driver-harness.js';
 
 /** Freezes a value deeply, so any mutation by the code under test throws. */

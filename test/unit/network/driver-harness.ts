@@ -23,7 +23,7 @@ import type { StagingLease } from '../../../src/host/staging-netns.js';
 import { silentLogger } from '../../../src/log.js';
 import { NetworkDriver, type CniChainRunner, type NetworkDriverDeps } from '../../../src/network/network-driver.js';
 import type { PortProbe } from '../../../src/network/ports.js';
-import type { EndpointRecord, NetworkRecord } from '../../../src/network/records.js';
+import { ENDPOINT_CODEC, NETWORK_CODEC, type EndpointRecord, type NetworkRecord } from '../../../src/network/records.js';
 import { RecordStore } from '../../../src/state/record-store.js';
 
 export const hexId = (): string => randomBytes(32).toString('hex');
@@ -205,12 +205,12 @@ export async function createDriverHarness(plugins: string[] = DEFAULT_PLUGINS): 
     staging: new FakeStaging(),
     links: new FakeLinks(),
     firewall: new FakeFirewall(),
-    networksStore: new RecordStore<NetworkRecord>(stateDir, 'networks'),
-    endpointsStore: new RecordStore<EndpointRecord>(stateDir, 'endpoints', false),
+    networksStore: new RecordStore<NetworkRecord>(stateDir, 'networks', true, NETWORK_CODEC),
+    endpointsStore: new RecordStore<EndpointRecord>(stateDir, 'endpoints', false, ENDPOINT_CODEC),
     async start(options = {}) {
       const driver = new NetworkDriver({
-        networks: new RecordStore<NetworkRecord>(stateDir, 'networks'),
-        endpoints: new RecordStore<EndpointRecord>(stateDir, 'endpoints', false),
+        networks: new RecordStore<NetworkRecord>(stateDir, 'networks', true, NETWORK_CODEC),
+        endpoints: new RecordStore<EndpointRecord>(stateDir, 'endpoints', false, ENDPOINT_CODEC),
         cni: h.cni,
         loadConfList: (name) => loadConfListByName(confDir, name),
         locatePlugin: (type) => executor.findInPath(type, [binDir]),

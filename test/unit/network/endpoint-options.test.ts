@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { PluginError } from '../../../src/errors.js';
 import { pointToPointRoutes, splitInHalves } from '../../../src/network/conflist.js';
 import type { NetworkDriver } from '../../../src/network/network-driver.js';
-import { RESERVED_CNI_ARGS, mergeBandwidth, parseBandwidth, parseEndpointOptions, parseNetworkOptions } from '../../../src/network/options.js';
+import { mergeBandwidth, parseBandwidth, parseEndpointOptions, parseNetworkOptions } from '../../../src/network/options.js';
+import { RESERVED_CNI_ARGS } from '../../../src/names.js';
 import { createDriverHarness, endpointRequest, hexId, networkRequest, type DriverHarness } from './driver-harness.js';
 
 const isInvalid =

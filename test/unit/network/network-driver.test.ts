@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IP_PROTO, OPT } from '../../../src/docker/api.js';
-import { CniPluginError, PluginError, type ErrorCode } from '../../../src/errors.js';
-import { bridgeNameFor, generatedCniName, hostLinkNameFor } from '../../../src/network/conflist.js';
+import { CniPluginError, PluginError } from '../../../src/errors.js';
+import { bridgeNameFor, generatedCniName, hostLinkNameFor } from '../../../src/names.js';
 import type { NetworkDriver } from '../../../src/network/network-driver.js';
 import type { EndpointRecord } from '../../../src/network/records.js';
 import {

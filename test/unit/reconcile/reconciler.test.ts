@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { CachedAttachment } from '../../../src/cni/types.js';
 import type { PoolRecord } from '../../../src/ipam/pool-record.js';
 import { silentLogger } from '../../../src/log.js';
-import { bridgeNameFor, generatedCniName, hostLinkNameFor } from '../../../src/network/conflist.js';
+import { bridgeNameFor, generatedCniName, hostLinkNameFor } from '../../../src/names.js';
 import type { EndpointRecord, NetworkRecord } from '../../../src/network/records.js';
 import type { DockerNetworkView, DockerView } from '../../../src/reconcile/docker-view.js';
 import { Reconciler, type GcAction, type GcReport, type ReconcileTargets } from '../../../src/reconcile/reconciler.js';
@@ -234,14 +234,14 @@ function reconcilerAtNow(targets: ReconcileTargets, docker: DockerView, links: s
  * them only once they have been orphans for the grace period: `run` here makes
  * one pass at NOW and one a grace period later, and merges what they did.
  */
-function reconciler(targets: ReconcileTargets, docker: DockerView, links: string[], graceMs = GRACE_MS): { run(o?: { dryRun?: boolean }): Promise<GcReport> } {
+function reconciler(targets: ReconcileTargets, docker: DockerView, links: string[], graceMs = GRACE_MS): { runPass(o?: { dryRun?: boolean }): Promise<GcReport> } {
   let now = NOW;
   const r = new Reconciler({ targets, docker, hostLocalDataDir: dataDir, logger: silentLogger, graceMs, listLinks: async () => links, now: () => now });
   return {
-    async run(options) {
-      const first = await r.run(options);
+    async runPass(options) {
+      const first = await r.runPass(options);
       now += graceMs;
-      const second = await r.run(options);
+      const second = await r.runPass(options);
       now = NOW;
       const seen = new Set(first.actions.map((a) => `${a.kind} ${a.id}`));
       return { ...second, actions: [...first.actions, ...second.actions.filter((a) => !seen.has(`${a.kind} ${a.id}`))] };
@@ -252,7 +252,7 @@ function reconciler(targets: ReconcileTargets, docker: DockerView, links: string
 describe('Reconciler', () => {
   test('removes every kind of leftover and nothing live', async () => {
     const { targets, docker, links, ids } = await staleWorld();
-    const report = await reconciler(targets, docker, links).run();
+    const report = await reconciler(targets, docker, links).runPass();
     assert.equal(report.dryRun, false);
     assert.equal(report.dockerReachable, true);
     assert.deepEqual(
@@ -290,9 +290,9 @@ describe('Reconciler', () => {
   test('a second pass over a clean host does nothing', async () => {
     const { targets, docker, links, ids } = await staleWorld();
     const r = reconciler(targets, docker, links);
-    await r.run();
+    await r.runPass();
     const cleanLinks = links.filter((l) => l !== ids.strayContainerLink && l !== ids.strayBridge);
-    const again = await reconciler(targets, docker, cleanLinks).run();
+    const again = await reconciler(targets, docker, cleanLinks).runPass();
     assert.deepEqual(again.actions, []);
   });
 
@@ -302,7 +302,7 @@ describe('Reconciler', () => {
     targets.endpoints = targets.endpoints.map((e) => ({ ...e, createdAt: YOUNG }));
     targets.pools = targets.pools.map((p) => ({ ...p, createdAt: YOUNG }));
     await reservationFile(ids.livePool, '10.231.1.6', YOUNG);
-    const report = await reconcilerAtNow(targets, docker, links).run();
+    const report = await reconcilerAtNow(targets, docker, links).runPass();
     const kinds = new Set(report.actions.map((a) => a.kind));
     for (const kind of ['network', 'endpoint', 'pool', 'reservation'] as const) assert.equal(kinds.has(kind), false, kind);
     assert.equal(targets.networks.length, 2);
@@ -313,8 +313,8 @@ describe('Reconciler', () => {
   test('dry run reports the same actions and removes nothing', async () => {
     const world = await staleWorld();
     const wet = await staleWorld();
-    const dry = await reconciler(world.targets, world.docker, world.links).run({ dryRun: true });
-    const real = await reconciler(wet.targets, wet.docker, wet.links).run();
+    const dry = await reconciler(world.targets, world.docker, world.links).runPass({ dryRun: true });
+    const real = await reconciler(wet.targets, wet.docker, wet.links).runPass();
     assert.equal(dry.dryRun, true);
     assert.equal(dry.actions.length, real.actions.length);
     assert.deepEqual(
@@ -328,7 +328,7 @@ describe('Reconciler', () => {
 
   test('Docker unreachable: nothing is removed (ownership cannot be told without Docker)', async () => {
     const { targets, links } = await staleWorld();
-    const report = await reconciler(targets, new FakeDocker(new Error('connect ENOENT /var/run/docker.sock')), links).run();
+    const report = await reconciler(targets, new FakeDocker(new Error('connect ENOENT /var/run/docker.sock')), links).runPass();
     assert.equal(report.dockerReachable, false);
     assert.deepEqual(summary(report), []);
     assert.deepEqual(targets.calls.filter((c) => !c.startsWith('list')), []);
@@ -338,15 +338,15 @@ describe('Reconciler', () => {
     const { targets, docker, links, ids } = await staleWorld();
     const foreignEndpoint = hexId();
     const foreignLink = hostLinkNameFor(foreignEndpoint);
-    const view = (docker as FakeDocker).view;
+    const view = docker.view;
     assert.ok(Array.isArray(view));
     view[0]?.endpoints.push({ id: foreignEndpoint, addresses: [] });
     let now = NOW;
     const r = new Reconciler({ targets, docker, hostLocalDataDir: dataDir, logger: silentLogger, graceMs: GRACE_MS, listLinks: async () => [...links, foreignLink], now: () => now });
-    const first = await r.run();
+    const first = await r.runPass();
     assert.ok(!first.actions.some((a) => a.kind === 'link' || a.kind === 'cache' || a.kind === 'firewall'), summary(first).join());
     now += GRACE_MS;
-    const second = await r.run();
+    const second = await r.runPass();
     assert.ok(second.actions.some((a) => a.kind === 'link' && a.id === ids.strayContainerLink));
     assert.ok(!second.actions.some((a) => a.id === foreignLink), 'a link of an endpoint Docker lists is never removed');
   });
@@ -355,7 +355,7 @@ describe('Reconciler', () => {
     const { targets, docker, links, ids } = await staleWorld();
     targets.failing.add(`removeStaleNetwork ${ids.goneNet}`);
     targets.failing.add(`deleteLink ${ids.strayContainerLink}`);
-    const report = await reconciler(targets, docker, links).run();
+    const report = await reconciler(targets, docker, links).runPass();
     const failed = report.actions.filter((a): a is GcAction & { error: string } => a.error !== undefined);
     assert.deepEqual(
       failed.map((a) => `${a.kind} ${a.id}`).sort(),
@@ -370,10 +370,10 @@ describe('Reconciler', () => {
   test('concurrent callers share one pass', async () => {
     const { targets, docker, links } = await staleWorld();
     const r = reconcilerAtNow(targets, docker, links);
-    const [a, b] = await Promise.all([r.run(), r.run()]);
+    const [a, b] = await Promise.all([r.runPass(), r.runPass()]);
     assert.equal(a, b);
     assert.equal(docker.calls, 1);
-    await r.run();
+    await r.runPass();
     assert.equal(docker.calls, 2, 'a later call starts a new pass');
   });
 
@@ -385,7 +385,7 @@ describe('Reconciler', () => {
       targets.networks.push(userNet);
       docker.view = [...(docker.view as DockerNetworkView[]), { id: userNet.id, name: 'u', subnets: [], endpoints: [] }];
       targets.cache.push(cacheEntry('usernet', hexId(), [['K8S_POD_NAME', 'web-0']]));
-      const report = await reconciler(targets, docker, links).run();
+      const report = await reconciler(targets, docker, links).runPass();
       assert.deepEqual(
         report.actions.filter((a) => a.kind === 'cache').map((a) => a.id),
         [`${generatedCniName(ids.live)}/${ids.strayCacheContainer}/eth0`],
@@ -419,7 +419,7 @@ describe('Reconciler with the real NetworkDriver', () => {
         graceMs: 0,
         listLinks: async () => [...h.links.host],
         now: () => Date.now() + 1_000,
-      }).run();
+      }).runPass();
       assert.deepEqual(
         summary(report).filter((a) => !a.startsWith('link ')),
         [`endpoint ${staleEp}`, `network ${goneNet}`].sort(),
@@ -468,7 +468,7 @@ describe('Reconciler with the real NetworkDriver', () => {
           hostLocalDataDir: dataDir,
           logger: silentLogger,
           listLinks: async () => [],
-        }).run();
+        }).runPass();
         await settle(10);
         hold.open();
         await Promise.all([creating, pass]);

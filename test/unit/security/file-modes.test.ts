@@ -8,7 +8,6 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { request } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeCacheEntry } from '../../../src/cni/cache.js';
@@ -64,7 +63,7 @@ describe('security: socket and state file modes', () => {
       assert.equal(info.gid, process.getgid?.());
       // The address is the socket path, not a host:port.
       assert.equal(typeof server.address(), 'string');
-      assert.equal(server.address() as string | AddressInfo, socketPath);
+      assert.equal(server.address(), socketPath);
       assert.equal(await post(socketPath, '/Plugin.Activate'), 200);
     } finally {
       await closeServer(server);

@@ -115,7 +115,7 @@ describe('KeyedLock', () => {
       events.push(`end ${name}`);
       return name;
     };
-    const results = await Promise.all([lock.run('k', job('a')), lock.run('k', job('b')), lock.run('k', job('c'))]);
+    const results = await Promise.all([lock.withLock('k', job('a')), lock.withLock('k', job('b')), lock.withLock('k', job('c'))]);
     assert.deepEqual(results, ['a', 'b', 'c']);
     assert.deepEqual(events, ['start a', 'end a', 'start b', 'end b', 'start c', 'end c']);
     assert.deepEqual(lock.activeKeys, [], 'idle keys are forgotten');
@@ -131,7 +131,7 @@ describe('KeyedLock', () => {
       await tick();
       running--;
     };
-    const all = Promise.all([lock.run('a', job), lock.run('b', job), lock.run('c', job)]);
+    const all = Promise.all([lock.withLock('a', job), lock.withLock('b', job), lock.withLock('c', job)]);
     assert.deepEqual(lock.activeKeys.sort(), ['a', 'b', 'c']);
     await all;
     assert.equal(most, 3);
@@ -140,21 +140,21 @@ describe('KeyedLock', () => {
   test('a failing job rejects its caller only and does not block the next', async () => {
     const lock = new KeyedLock();
     const order: string[] = [];
-    const failing = lock.run('k', async () => {
+    const failing = lock.withLock('k', async () => {
       order.push('fail');
       throw new Error('boom');
     });
-    const next = lock.run('k', async () => {
+    const next = lock.withLock('k', async () => {
       order.push('next');
       return 42;
     });
     await assert.rejects(failing, /boom/);
     assert.equal(await next, 42);
     assert.deepEqual(order, ['fail', 'next']);
-    const sync = lock.run('k', () => {
+    const sync = lock.withLock('k', () => {
       throw new Error('sync throw');
     });
     await assert.rejects(sync, /sync throw/);
-    assert.equal(await lock.run('k', async () => 'after'), 'after');
+    assert.equal(await lock.withLock('k', async () => 'after'), 'after');
   });
 });

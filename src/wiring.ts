@@ -12,12 +12,12 @@ import { StagingNetnsPool } from './host/staging-netns.js';
 import { createApp } from './http/app.js';
 import { closeServer, serveUnixSocket } from './http/serve.js';
 import { IpamDriver } from './ipam/ipam-driver.js';
-import { readHostRoutes } from './ipam/host-routes.js';
-import type { PoolRecord } from './ipam/pool-record.js';
+import { readHostRoutes } from './host/routes.js';
+import { POOL_CODEC, type PoolRecord } from './ipam/pool-record.js';
 import type { Logger } from './log.js';
 import { NetworkDriver } from './network/network-driver.js';
-import { probeHostPort } from './network/ports.js';
-import type { EndpointRecord, NetworkRecord } from './network/records.js';
+import { probeHostPort } from './host/ports.js';
+import { ENDPOINT_CODEC, NETWORK_CODEC, type EndpointRecord, type NetworkRecord } from './network/records.js';
 import { dockerodeView } from './reconcile/docker-view.js';
 import { Reconciler, type ReconcileTargets } from './reconcile/reconciler.js';
 import type { Settings } from './settings.js';
@@ -50,9 +50,9 @@ export function buildComponents(settings: Settings, logger: Logger): PluginCompo
     logger,
   });
   const stores = {
-    networks: new RecordStore<NetworkRecord>(settings.stateDir, 'networks'),
-    endpoints: new RecordStore<EndpointRecord>(settings.stateDir, 'endpoints', false),
-    pools: new RecordStore<PoolRecord>(settings.stateDir, 'pools'),
+    networks: new RecordStore<NetworkRecord>(settings.stateDir, 'networks', true, NETWORK_CODEC),
+    endpoints: new RecordStore<EndpointRecord>(settings.stateDir, 'endpoints', false, ENDPOINT_CODEC),
+    pools: new RecordStore<PoolRecord>(settings.stateDir, 'pools', true, POOL_CODEC),
   };
   const staging = new StagingNetnsPool(settings.stagingPrefix, runCommand, logger);
   const firewall = new NetworkFirewall(runCommand, logger);
@@ -123,7 +123,7 @@ export async function startPlugin(settings: Settings, logger: Logger): Promise<R
   // Off the request path: restore per-network rules in case the host firewall was reloaded while we were down.
   void components.network.ensureAllNetworkRules().catch((err: unknown) => logger.error({ err }, 'restoring network rules failed'));
   const reconcile = (): void => {
-    void components.reconciler.run().catch((err: unknown) => logger.error({ err }, 'reconciliation failed'));
+    void components.reconciler.runPass().catch((err: unknown) => logger.error({ err }, 'reconciliation failed'));
   };
   reconcile();
   const timer = settings.reconcileIntervalMs > 0 ? setInterval(reconcile, settings.reconcileIntervalMs) : undefined;

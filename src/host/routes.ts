@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { join } from 'node:path';
-import { formatCidr, parseCidr } from './ip-math.js';
+import { formatCidr, parseCidr } from '../util/ip-math.js';
 
 /**
  * /proc/net/route prints each IPv4 address as the hex of the raw network-order

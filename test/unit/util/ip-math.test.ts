@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseIpv4RouteTable, parseIpv6RouteTable, readHostRoutes } from '../../../src/ipam/host-routes.js';
+import { parseIpv4RouteTable, parseIpv6RouteTable, readHostRoutes } from '../../../src/host/routes.js';
 import {
   firstFreeSubnet,
   formatCidr,
@@ -9,7 +9,7 @@ import {
   parseIp,
   parseSupernetSpec,
   type Cidr,
-} from '../../../src/ipam/ip-math.js';
+} from '../../../src/util/ip-math.js';
 
 const cidr = (text: string): Cidr => parseCidr(text)!.cidr;
 

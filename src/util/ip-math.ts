@@ -79,6 +79,9 @@ function formatIpv4(value: bigint): string {
   return [24n, 16n, 8n, 0n].map((shift) => String((value >> shift) & 0xffn)).join('.');
 }
 
+/** A cheap shape check ("addr/len" of address characters) for text about to enter a rule or a reply. */
+export const looksLikeCidr = (text: string): boolean => /^[0-9A-Fa-f.:]{2,45}\/\d{1,3}$/.test(text);
+
 export interface ParsedCidr {
   /** The address as written (may have host bits set). */
   address: IpAddr;

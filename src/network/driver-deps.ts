@@ -1,0 +1,42 @@
+/** What the network driver needs from the outside world; wiring.ts passes the real ones, unit tests fakes. */
+import type { CniResult, NetConfList, RuntimeConf } from '../cni/types.js';
+import type { NetworkFirewallSpec } from '../host/firewall.js';
+import type { PortProbe } from '../host/ports.js';
+import type { StagingLease } from '../host/staging-netns.js';
+import type { Logger } from '../log.js';
+import type { Store } from '../state/store.js';
+import type { EndpointRecord, NetworkRecord } from './records.js';
+
+/** libcni's chain operations, as the driver needs them. */
+export interface CniChainRunner {
+  addNetworkList(list: NetConfList, rt: RuntimeConf): Promise<CniResult>;
+  delNetworkList(list: NetConfList | undefined, rt: RuntimeConf): Promise<void>;
+}
+
+export interface NetworkDriverDeps {
+  networks: Store<NetworkRecord>;
+  endpoints: Store<EndpointRecord>;
+  cni: CniChainRunner;
+  /** Finds a user conflist by name in the conf dir (NOT_FOUND if absent). */
+  loadConfList(name: string): Promise<NetConfList>;
+  /** Resolves a plugin binary (NOT_FOUND if absent), to fail network creation early. */
+  locatePlugin(type: string): Promise<string>;
+  staging: {
+    acquire(): Promise<StagingLease>;
+    release(lease: StagingLease, dirty?: boolean): void;
+    listExisting(): Promise<string[]>;
+  };
+  links: {
+    exists(name: string): Promise<boolean>;
+    moveToHost(netnsName: string, ifName: string, hostName: string): Promise<void>;
+    moveToNetns(hostName: string, netnsName: string, ifName: string): Promise<void>;
+    addAddresses(netnsName: string, ifName: string, cidrs: readonly string[]): Promise<void>;
+    deleteIfExists(name: string): Promise<void>;
+  };
+  firewall: {
+    ensureNetwork(spec: NetworkFirewallSpec): Promise<void>;
+    removeNetwork(networkId: string): Promise<void>;
+  };
+  probePort: PortProbe;
+  logger: Logger;
+}

@@ -1,0 +1,237 @@
+/**
+ * The endpoint half of Docker's NetworkDriver, carried out with CNI. The chain
+ * runs at CreateEndpoint in a private staging netns (the container's netns
+ * usually does not exist yet); the resulting interface is moved into our netns
+ * under a unique name and handed to Docker at Join. Join itself does no work.
+ *
+ * CreateEndpoint: plan (endpoint-plan.ts) -> journal ('creating') -> chain ADD
+ * -> move the link out -> record ('ready'). Any failure undoes the steps
+ * before it; a restart finishes or undoes whatever the journal says was in flight.
+ */
+import type { CniPortMapping } from '../cni/types.js';
+import type { CreateEndpointRequest, CreateEndpointResponse, EndpointRequest, JoinRequest, JoinResponse } from '../docker/api.js';
+import { notFound, wrapError } from '../errors.js';
+import { leaseOf, type StagingLease } from '../host/staging-netns.js';
+import { CHAIN_IFNAME, shortId } from '../names.js';
+import { KeyedLock } from '../util/keyed-lock.js';
+import { Stopwatch } from '../util/stopwatch.js';
+import type { NetworkDriverDeps } from './driver-deps.js';
+import {
+  chainMasquerades,
+  interfaceReply,
+  planEndpoint,
+  readEndpointRequest,
+  readyEndpoint,
+  runtimeConfOf,
+  type EndpointRequestInputs,
+} from './endpoint-plan.js';
+import { allocatePortMappings } from './ports.js';
+import type { EndpointRecord, NetworkRecord } from './records.js';
+
+export class EndpointOps {
+  /** Endpoint records by ID, for port bookkeeping and cheap Join. */
+  private readonly endpoints = new Map<string, EndpointRecord>();
+  private readonly locks = new KeyedLock();
+  /** Ports picked by CreateEndpoints still in flight. */
+  private readonly pendingPorts = new Map<string, Pick<EndpointRecord, 'portMappings'>>();
+
+  constructor(
+    private readonly deps: NetworkDriverDeps,
+    private readonly networkOf: (id: string) => NetworkRecord | undefined,
+  ) {}
+
+  /** Loads the journal and finishes or undoes operations a crash interrupted. */
+  async load(recover: boolean): Promise<void> {
+    const log = this.deps.logger;
+    await this.deps.endpoints.ensureDir();
+    for (const { id, record } of await this.deps.endpoints.list((bad, err) => log.error({ err, id: bad }, 'corrupt endpoint record'))) {
+      if (record.status === 'ready' || !recover) {
+        this.endpoints.set(id, record);
+        continue;
+      }
+      log.warn({ endpoint: id, status: record.status }, 'finishing an endpoint operation interrupted by a restart');
+      try {
+        await this.teardown(record, record.status === 'creating' ? record.stagingNetns : undefined);
+      } catch (err) {
+        log.error({ err, endpoint: id }, 'could not finish interrupted endpoint operation; reconciliation will retry');
+        this.endpoints.set(id, record);
+      }
+    }
+  }
+
+  list(): EndpointRecord[] {
+    return [...this.endpoints.values()];
+  }
+
+  async createEndpoint(req: CreateEndpointRequest): Promise<CreateEndpointResponse> {
+    return this.locks.withLock(`ep:${req.EndpointID}`, async () => {
+      try {
+        return await this.createEndpointLocked(req);
+      } catch (err) {
+        throw wrapError(err, `CreateEndpoint ${shortId(req.EndpointID)}`);
+      } finally {
+        this.pendingPorts.delete(req.EndpointID);
+      }
+    });
+  }
+
+  private async createEndpointLocked(req: CreateEndpointRequest): Promise<CreateEndpointResponse> {
+    const network = this.networkOf(req.NetworkID);
+    if (!network) throw notFound(`network ${shortId(req.NetworkID)} is not known to docker-cni`);
+    // load() read every record, so memory is authoritative: no disk read on the start path.
+    const existing = this.endpoints.get(req.EndpointID);
+    if (existing?.status === 'ready' && existing.networkId === req.NetworkID) return interfaceReply(req, existing);
+    if (existing) await this.teardown(existing, existing.stagingNetns);
+
+    const inputs = readEndpointRequest(network, req);
+    const portMappings = await this.pickPorts(req.EndpointID, network, inputs);
+    const watch = new Stopwatch();
+    const lease = await this.deps.staging.acquire();
+    watch.lap('acquire');
+    const record = planEndpoint(network, req, inputs, portMappings, lease.name);
+    let released = false;
+    try {
+      await this.deps.endpoints.put(record.id, record);
+      this.endpoints.set(record.id, record);
+      watch.lap('journal');
+      const rt = runtimeConfOf(record, lease.path);
+      const result = await this.deps.cni.addNetworkList(record.conflist, rt);
+      watch.lap('cniAdd');
+      try {
+        await this.deps.links.moveToHost(lease.name, CHAIN_IFNAME, record.hostLinkName);
+        watch.lap('move');
+      } catch (err) {
+        await this.deps.cni.delNetworkList(record.conflist, rt).catch(() => undefined);
+        throw err;
+      }
+      this.deps.staging.release(lease);
+      released = true;
+      const ready = readyEndpoint(network, record, result);
+      await this.deps.endpoints.put(ready.id, ready);
+      this.endpoints.set(ready.id, ready);
+      watch.lap('record');
+      this.deps.logger.debug({ endpoint: ready.id, phases: watch.laps }, 'endpoint created');
+      if (portMappings.length > 0) {
+        this.deps.logger.info({ endpoint: ready.id, ports: portMappings }, 'published ports');
+      }
+      return interfaceReply(req, ready);
+    } catch (err) {
+      if (!released) this.deps.staging.release(lease, true);
+      await this.deps.endpoints.delete(record.id).catch(() => undefined);
+      this.endpoints.delete(record.id);
+      throw err;
+    }
+  }
+
+  /**
+   * One allocator at a time, and its picks stay reserved until the endpoint
+   * is recorded: Docker runs CreateEndpoint of different networks in parallel.
+   */
+  private async pickPorts(endpointId: string, network: NetworkRecord, inputs: EndpointRequestInputs): Promise<CniPortMapping[]> {
+    if (inputs.bindings.length === 0) return [];
+    return this.locks.withLock('ports', async () => {
+      const mappings = await allocatePortMappings(inputs.bindings, {
+        ...(network.hostBindingIp ? { defaultHostIp: network.hostBindingIp } : {}),
+        inUse: [...this.endpoints.values(), ...this.pendingPorts.values()].flatMap((e) => e.portMappings),
+        probe: this.deps.probePort,
+      });
+      this.pendingPorts.set(endpointId, { portMappings: mappings });
+      return mappings;
+    });
+  }
+
+  async deleteEndpoint(req: EndpointRequest): Promise<void> {
+    await this.locks.withLock(`ep:${req.EndpointID}`, async () => {
+      try {
+        const record = this.endpoints.get(req.EndpointID);
+        if (!record) return; // already gone: DeleteEndpoint is idempotent
+        await this.teardown(record);
+      } catch (err) {
+        throw wrapError(err, `DeleteEndpoint ${shortId(req.EndpointID)}`);
+      }
+    });
+  }
+
+  /**
+   * Undoes an endpoint completely. The link Docker hands back after Leave sits in
+   * our netns; it is moved into a staging netns under the ADD-time ifname so the
+   * chain's DEL finds it (bridge removes masquerade rules through it), then DEL
+   * replays the cached config, args and capabilities.
+   */
+  private async teardown(record: EndpointRecord, leftoverNetns?: string): Promise<void> {
+    const watch = new Stopwatch();
+    if (record.status !== 'deleting') {
+      record.status = 'deleting';
+      await this.deps.endpoints.put(record.id, record);
+    }
+    watch.lap('journal');
+    const stillThere = leftoverNetns && (await this.deps.staging.listExisting()).includes(leftoverNetns);
+    const lease: StagingLease = stillThere
+      ? leaseOf(leftoverNetns)
+      : await this.deps.staging.acquire();
+    let clean = false;
+    try {
+      // Only a chain that masquerades per container needs its link back for DEL
+      // (bridge finds those rules through the link's address); otherwise the
+      // link is simply deleted, which saves a netns move on every stop.
+      const del = (): Promise<void> => this.deps.cni.delNetworkList(record.conflist, runtimeConfOf(record, lease.path));
+      if (chainMasquerades(record.conflist)) {
+        if (await this.deps.links.exists(record.hostLinkName)) {
+          await this.deps.links.moveToNetns(record.hostLinkName, lease.name, record.ifName);
+          await this.deps.links.addAddresses(lease.name, record.ifName, record.addresses);
+        }
+        await del();
+      } else {
+        // Independent steps: the kernel's veth teardown overlaps the plugins' DEL.
+        const outcomes = await Promise.allSettled([this.deps.links.deleteIfExists(record.hostLinkName), del()]);
+        const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+        if (failure) throw failure.reason;
+      }
+      watch.lap('linkAndDel');
+      clean = true;
+    } finally {
+      if (stillThere) {
+        this.deps.staging.release(lease, true);
+      } else {
+        this.deps.staging.release(lease, !clean);
+      }
+    }
+    await this.deps.links.deleteIfExists(record.hostLinkName);
+    await this.deps.endpoints.delete(record.id);
+    this.endpoints.delete(record.id);
+    watch.lap('record');
+    this.deps.logger.debug({ endpoint: record.id, phases: watch.laps }, 'endpoint deleted');
+  }
+
+  /** Reconciliation: tears down an endpoint Docker no longer knows. */
+  async removeStaleEndpoint(endpointId: string): Promise<void> {
+    await this.locks.withLock(`ep:${endpointId}`, async () => {
+      const record = this.endpoints.get(endpointId) ?? (await this.deps.endpoints.get(endpointId));
+      if (record) await this.teardown(record, record.status === 'creating' ? record.stagingNetns : undefined);
+    });
+  }
+
+  endpointOperInfo(req: EndpointRequest): { Value: Record<string, unknown> } {
+    const record = this.endpoints.get(req.EndpointID);
+    if (!record) return { Value: {} };
+    return {
+      Value: {
+        'cni.network': this.networkOf(record.networkId)?.cniName ?? '',
+        'cni.link': record.hostLinkName,
+        'cni.ports': record.portMappings,
+      },
+    };
+  }
+
+  join(req: JoinRequest): JoinResponse {
+    const record = this.endpoints.get(req.EndpointID);
+    if (!record || record.status !== 'ready' || record.networkId !== req.NetworkID) {
+      throw wrapError(notFound(`endpoint ${shortId(req.EndpointID)} is not known to docker-cni`), 'Join');
+    }
+    const reply: JoinResponse = { InterfaceName: { SrcName: record.hostLinkName, DstPrefix: 'eth' } };
+    if (record.gatewayV4) reply.Gateway = record.gatewayV4;
+    if (record.gatewayV6) reply.GatewayIPv6 = record.gatewayV6;
+    if (record.staticRoutes.length > 0) reply.StaticRoutes = record.staticRoutes;
+    return reply;
+  }
+}
