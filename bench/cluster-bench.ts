@@ -13,7 +13,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
-import { dk, HOSTS, REPO, SIM_DIR, simDown, simUp, waitFor } from '../test/cluster/sim.js';
+import { dk, HOSTS, REPO, SIM_DIR, simDown, simUp, TEST_IMAGE, waitFor } from '../test/cluster/sim.js';
 
 const run = promisify(execFile);
 const runs = Math.min(Math.max(Number(process.argv[2] ?? 10) || 10, 3), 50);
@@ -29,8 +29,8 @@ const median = (values: number[]): number => {
 async function rttMs(net: string): Promise<number> {
   const a = `${net}-a`;
   const b = `${net}-b`;
-  await dk(1, ['run', '-d', '--name', a, '--network', net, 'bb:latest', 'sleep', '300']);
-  await dk(2, ['run', '-d', '--name', b, '--network', net, 'bb:latest', 'sleep', '300']);
+  await dk(1, ['run', '-d', '--name', a, '--network', net, TEST_IMAGE, 'sleep', '300']);
+  await dk(2, ['run', '-d', '--name', b, '--network', net, TEST_IMAGE, 'sleep', '300']);
   try {
     const ip = await dk(2, ['inspect', '-f', `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`, b]);
     await waitFor(`${net} reachable`, () => dk(1, ['exec', a, 'ping', '-c', '1', '-W', '1', ip]).then(() => true, () => false));
@@ -45,7 +45,7 @@ async function rttMs(net: string): Promise<number> {
 
 async function runMs(net: string): Promise<number> {
   const start = performance.now();
-  await dk(2, ['run', '--rm', '--network', net, 'bb:latest', 'true']);
+  await dk(2, ['run', '--rm', '--network', net, TEST_IMAGE, 'true']);
   return performance.now() - start;
 }
 

@@ -3,7 +3,7 @@
  * never-claimed one, else take over one whose owner is gone. Each step is a
  * compare-and-swap in etcd, so parallel hosts may retry but never share.
  */
-import { formatCidr } from '../ipam/ip-math.js';
+import { formatCidr } from '../util/ip-math.js';
 import type { Logger } from '../log.js';
 import { blockAt, blockCount, nextUnclaimedBlock, startOffset, type BlockLayout } from './blocks.js';
 import { ClusterError } from './errors.js';

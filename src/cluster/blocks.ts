@@ -2,7 +2,7 @@
  * Pure block arithmetic: a pool is cut into equal blocks of `blockPrefix`;
  * a host owns whole blocks and picks addresses inside them on its own.
  */
-import { cidrContains, familyBits, parseCidr, type Cidr, type IpAddr } from '../ipam/ip-math.js';
+import { cidrContains, familyBits, parseCidr, type Cidr, type IpAddr } from '../util/ip-math.js';
 import { ClusterError } from './errors.js';
 
 /** Upper bound on blocks per pool, so claims and listings stay small. */

@@ -6,7 +6,7 @@
  *
  * Docker-agnostic on purpose: the IPAM driver adapts Docker's calls to this.
  */
-import { cidrContains, formatCidr, formatIp, parseIp, type IpAddr } from '../ipam/ip-math.js';
+import { cidrContains, formatCidr, formatIp, parseIp, type IpAddr } from '../util/ip-math.js';
 import { PluginError, wrapError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { KeyedLock } from '../util/keyed-lock.js';
@@ -64,7 +64,7 @@ export class ClusterIpam {
     const gatewayAddr = parseIp(gateway);
     if (!gatewayAddr || !cidrContains(cidr, gatewayAddr)) throw new ClusterError('BAD_CONFIG', `gateway ${gateway} is not in ${canonical}`);
     const poolId = clusterPoolId(canonical);
-    return this.lock.run(poolId, async () => {
+    return this.lock.withLock(poolId, async () => {
       const wanted: ClusterPoolRecord = { poolId, cidr: canonical, blockPrefix: layout.blockPrefix, gateway, createdBy: this.hostId };
       const stored = await this.options.store.ensurePool(wanted);
       if (requestedGateway !== undefined && stored.gateway !== requestedGateway) {
@@ -91,7 +91,7 @@ export class ClusterIpam {
 
   /** Hands out an address (a bare IP) from this host's blocks; `requested` is a `--ip` value. */
   async requestAddress(poolId: string, requested?: string): Promise<{ address: string; prefix: number }> {
-    return this.lock.run(poolId, async () => {
+    return this.lock.withLock(poolId, async () => {
       const pool = await this.localPool(poolId);
       const layout = layoutOf(pool);
       await this.options.lease.ensureValid();
@@ -109,7 +109,7 @@ export class ClusterIpam {
 
   /** Frees an address locally; idempotent, and needs no etcd. */
   async releaseAddress(poolId: string, address: string): Promise<void> {
-    await this.lock.run(poolId, async () => {
+    await this.lock.withLock(poolId, async () => {
       const pool = await this.localPool(poolId);
       if (!(address in pool.addresses)) return;
       const addresses = { ...pool.addresses };
@@ -123,7 +123,7 @@ export class ClusterIpam {
    * pool record itself stays, since other hosts may still use the subnet.
    */
   async releasePool(poolId: string): Promise<void> {
-    await this.lock.run(poolId, async () => {
+    await this.lock.withLock(poolId, async () => {
       const pool = this.pools.get(poolId) ?? (await this.options.local.load(poolId));
       if (!pool) return;
       if (Object.keys(pool.addresses).length > 0) {
@@ -185,7 +185,7 @@ export class ClusterIpam {
 
   private async verifyAll(): Promise<void> {
     for (const poolId of await this.options.local.list()) {
-      await this.lock.run(poolId, async () => {
+      await this.lock.withLock(poolId, async () => {
         const pool = await this.localPool(poolId);
         const { owned, lost } = await verifyOwnedBlocks(this.claimContext(pool, layoutOf(pool)), pool.blocks);
         if (lost.length > 0) {

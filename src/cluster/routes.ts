@@ -4,7 +4,7 @@
  * and applies the difference to the kernel, touching only routes tagged with
  * docker-cni's protocol number.
  */
-import { parseCidr, parseIp } from '../ipam/ip-math.js';
+import { parseCidr, parseIp } from '../util/ip-math.js';
 import type { CommandRunner } from '../host/command.js';
 import type { Logger } from '../log.js';
 import { ROUTE_PROTO } from './names.js';

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import { parseIp } from '../ipam/ip-math.js';
+import { parseIp } from '../util/ip-math.js';
 import { readJsonIfExists, writeJsonAtomically } from '../util/atomic-file.js';
 import { ClusterError } from './errors.js';
 import { DEFAULT_KEY_PREFIX, isHostId } from './keys.js';

@@ -12,7 +12,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { isRoot, skipUnless } from '../helpers/prereq.js';
-import { dk, HOSTS, REPO, SIM_DIR, simDown, simUp, waitFor } from './sim.js';
+import { dk, HOSTS, REPO, SIM_DIR, simDown, simUp, TEST_IMAGE, waitFor } from './sim.js';
 import { spawnSync } from 'node:child_process';
 
 const run = promisify(execFile);
@@ -23,7 +23,7 @@ const have = (file: string, args: string[]): boolean => spawnSync(file, args, { 
 const skip = skipUnless([
   [isRoot(), 'root'],
   [have('/usr/bin/etcd', ['--version']), 'etcd (Debian etcd-server)'],
-  [have('/usr/bin/docker', ['image', 'inspect', 'bb:latest']), 'image bb:latest (test/fixtures/image/build.sh)'],
+  [have('/usr/bin/docker', ['image', 'inspect', TEST_IMAGE]), `image ${TEST_IMAGE} (test/fixtures/image/build.sh)`],
   [have('/usr/bin/docker', ['image', 'inspect', 'docker-cni/base:bookworm']), 'image docker-cni/base:bookworm (plugin/base-image)'],
 ]);
 
@@ -80,7 +80,7 @@ describe('docker-cni across 3 hosts (swarm + etcd)', { skip }, () => {
       }
       const names = HOSTS.map((i) => `${mode}-c${i}`);
       try {
-        await Promise.all(HOSTS.map((i) => dk(i, ['run', '-d', '--name', names[i - 1]!, '--network', net, 'bb:latest', 'sleep', '600'])));
+        await Promise.all(HOSTS.map((i) => dk(i, ['run', '-d', '--name', names[i - 1]!, '--network', net, TEST_IMAGE, 'sleep', '600'])));
         const ips = await Promise.all(HOSTS.map((i) => ipOf(i, names[i - 1]!, net)));
         assert.equal(new Set(ips).size, 3, `distinct addresses ${ips.join(' ')}`);
         for (const i of HOSTS) {

@@ -14,6 +14,8 @@ export const SIM_DIR = process.env.DCNIC_SIM_DIR ?? '/tmp/dcnic-sim';
 export const DOCKER = '/usr/bin/docker';
 export const UNDERLAY = (i: number): string => `10.250.0.${i}`;
 export const HOSTS = [1, 2, 3] as const;
+/** The busybox test image of the engine tier (test/fixtures/image/build.sh), loaded into every host. */
+export const TEST_IMAGE = process.env.DOCKER_CNI_TEST_IMAGE ?? 'docker-cni-test/busybox:latest';
 
 export async function script(name: string, args: readonly string[] = [], timeoutMs = 180_000): Promise<string> {
   const { stdout } = await run('bash', [join(HERE, 'sim', name), ...args], { timeout: timeoutMs, maxBuffer: 16 << 20 });
@@ -66,7 +68,7 @@ export async function simUp(options: SimOptions): Promise<void> {
   await Promise.all(HOSTS.map((i) => script('dockerd-up.sh', [String(i)])));
   await script('etcd-up.sh', HOSTS.map(String));
   const image = join(SIM_DIR, 'bb.tar');
-  await run(DOCKER, ['save', '-o', image, 'bb:latest'], { timeout: 120_000 });
+  await run(DOCKER, ['save', '-o', image, TEST_IMAGE], { timeout: 120_000 });
   await Promise.all(HOSTS.map((i) => dk(i, ['load', '-q', '-i', image])));
   await dk(1, ['swarm', 'init', '--advertise-addr', UNDERLAY(1), '--listen-addr', `${UNDERLAY(1)}:2377`]);
   const token = await dk(1, ['swarm', 'join-token', '-q', 'worker']);

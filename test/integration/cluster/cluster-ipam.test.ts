@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { clusterCodeOf } from '../../../src/cluster/errors.js';
-import { cidrContains, parseCidr, parseIp } from '../../../src/ipam/ip-math.js';
+import { cidrContains, parseCidr, parseIp } from '../../../src/util/ip-math.js';
 import { skipUnless } from '../../helpers/prereq.js';
 import { EtcdCluster, ETCD_BIN, etcdInstalled } from './etcd-cluster.js';
 import { startHost, uniquePrefix, waitFor, type SimHost } from './cluster-hosts.js';

@@ -14,7 +14,7 @@ import {
 import { ClusterError, clusterCodeOf } from '../../../src/cluster/errors.js';
 import { ClusterKeys, clusterPoolId, isClusterPoolId } from '../../../src/cluster/keys.js';
 import { wrapError } from '../../../src/errors.js';
-import { formatCidr, formatIp, parseIp } from '../../../src/ipam/ip-math.js';
+import { formatCidr, formatIp, parseIp } from '../../../src/util/ip-math.js';
 
 const v4 = (ip: string): bigint => parseIp(ip)!.value;
 
