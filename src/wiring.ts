@@ -22,6 +22,10 @@ import { dockerodeView } from './reconcile/docker-view.js';
 import { Reconciler, type ReconcileTargets } from './reconcile/reconciler.js';
 import type { Settings } from './settings.js';
 import { RecordStore } from './state/record-store.js';
+import { clusterHooks } from './cluster/hooks.js';
+import { ClusterIpamAdapter } from './cluster/ipam-adapter.js';
+import { createClusterRuntime, type ClusterRuntime } from './cluster/runtime.js';
+import { clusterEnabled, loadClusterSettings } from './cluster/settings.js';
 
 export interface PluginComponents {
   settings: Settings;
@@ -40,7 +44,7 @@ export interface PluginComponents {
 }
 
 /** Builds the drivers on the real host implementations, without serving. Used by `serve` and the CLI. */
-export function buildComponents(settings: Settings, logger: Logger): PluginComponents {
+export function buildComponents(settings: Settings, logger: Logger, cluster?: ClusterRuntime): PluginComponents {
   const executor = new ExecaPluginExecutor();
   const cni = new CniRuntime({
     binDirs: settings.binDirs,
@@ -67,6 +71,7 @@ export function buildComponents(settings: Settings, logger: Logger): PluginCompo
     firewall,
     probePort: probeHostPort,
     logger,
+    ...(cluster ? { cluster: clusterHooks(cluster) } : {}),
   });
   const ipam = new IpamDriver({
     pools: stores.pools,
@@ -113,11 +118,16 @@ export interface RunningPlugin {
 /** Loads state, recovers interrupted operations, then serves the plugin socket. */
 export async function startPlugin(settings: Settings, logger: Logger): Promise<RunningPlugin> {
   await preflight(settings.binDirs, logger);
-  const components = buildComponents(settings, logger);
+  const clusterSettings = loadClusterSettings();
+  const cluster = clusterEnabled(clusterSettings) ? await createClusterRuntime(clusterSettings, settings.stateDir, logger) : undefined;
+  // Before the network driver loads its networks, so their routes are announced to a running sync.
+  await cluster?.start();
+  const components = buildComponents(settings, logger, cluster);
   await components.ipam.init();
   await components.network.init();
   await components.staging.init();
-  const app = createApp({ network: components.network, ipam: components.ipam, logger });
+  const ipam = new ClusterIpamAdapter(components.ipam, cluster?.ipam);
+  const app = createApp({ network: components.network, ipam, logger });
   const server = await serveUnixSocket(app, settings.socketPath);
   logger.info({ socket: settings.socketPath, stateDir: settings.stateDir, confDir: settings.confDir }, 'docker-cni serving');
   // Off the request path: restore per-network rules in case the host firewall was reloaded while we were down.
@@ -134,6 +144,7 @@ export async function startPlugin(settings: Settings, logger: Logger): Promise<R
     close: async () => {
       if (timer) clearInterval(timer);
       await closeServer(server);
+      await cluster?.stop();
       // In-flight calls have finished, so the staging namespaces are empty; a
       // kill -9 leaves them instead, and the next start removes them.
       await components.staging.destroyAll();

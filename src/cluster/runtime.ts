@@ -17,6 +17,7 @@ import { resolveHostId, resolveUnderlayIp, type ClusterSettings } from './settin
 
 export interface ClusterRuntime {
   hostId: string;
+  log: Logger;
   store: EtcdStore;
   lease: HostLease;
   ipam: ClusterIpam;
@@ -50,6 +51,7 @@ export async function createClusterRuntime(settings: ClusterSettings, stateDir: 
   };
   return {
     hostId,
+    log,
     store,
     lease,
     ipam,

@@ -49,6 +49,7 @@ export class NetworkDriver implements NetworkDriverApi {
       this.networks.set(id, record);
     }
     await this.endpointOps.load(recover);
+    this.announceRoutedSubnets();
     log.info({ networks: this.networks.size, endpoints: this.endpointOps.list().length }, 'network driver state loaded');
   }
 
@@ -69,7 +70,14 @@ export class NetworkDriver implements NetworkDriverApi {
   }
 
   getCapabilities(): NetworkCapabilities {
-    return { Scope: 'local', ConnectivityScope: 'local' };
+    // Swarm shares names and tasks.<svc> across nodes (its gossip) only for a
+    // multihost driver; data and IPAM stay node-local either way.
+    return { Scope: 'local', ConnectivityScope: this.deps.cluster ? 'global' : 'local' };
+  }
+
+  private announceRoutedSubnets(): void {
+    const routed = [...this.networks.values()].filter((n) => n.options['cni.cluster.mode'] === 'routed');
+    this.deps.cluster?.routedSubnetsChanged(routed.flatMap((n) => poolsOf(n.ipv4)));
   }
 
   // ---- networks ---------------------------------------------------------------
@@ -85,6 +93,7 @@ export class NetworkDriver implements NetworkDriverApi {
         this.networks.set(record.id, record);
         if (spec) await this.deps.firewall.ensureNetwork(spec);
         await this.deps.networks.put(record.id, record);
+        this.announceRoutedSubnets();
         this.deps.logger.info({ network: record.id, mode: record.mode, cni: record.cniName, bridge: record.bridge }, 'network created');
       } catch (err) {
         this.networks.delete(req.NetworkID);
@@ -166,6 +175,7 @@ export class NetworkDriver implements NetworkDriverApi {
         if (record?.mode === 'generated' && record.bridge) await this.deps.links.deleteIfExists(record.bridge);
         await this.deps.networks.delete(req.NetworkID);
         this.networks.delete(req.NetworkID);
+        this.announceRoutedSubnets();
         this.deps.logger.info({ network: req.NetworkID }, 'network deleted');
       } catch (err) {
         throw wrapError(err, 'DeleteNetwork');
@@ -185,6 +195,7 @@ export class NetworkDriver implements NetworkDriverApi {
       // A user conflist masquerades itself (ipMasq) if it wants to.
       masquerade: record.mode === 'generated' && record.masquerade,
       isolate: record.isolate,
+      ...(record.options['cni.cluster.mode'] === 'routed' ? { spansHosts: true } : {}),
     };
   }
 
