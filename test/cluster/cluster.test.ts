@@ -61,11 +61,20 @@ describe('docker-cni across 3 hosts (swarm + etcd)', { skip }, () => {
     assert.match(left, /left: 0 netns, 0 links/);
   });
 
+  // Swarm drops the IPAM settings of a local-scope driver's network (measured: every
+  // node fell back to Docker's default pools), so they come from a config-only
+  // network of the same settings on every node, as for macvlan.
   const spanning = async (name: string, subnet: string, opts: string[]): Promise<void> => {
-    await dk(1, [
-      'network', 'create', '-d', PLUGIN, '--scope', 'swarm', '--attachable',
-      '--ipam-driver', PLUGIN, '--ipam-opt', 'cni.cluster=true', '--subnet', subnet, ...opts, name,
-    ]);
+    await Promise.all(
+      HOSTS.map((i) =>
+        dk(i, ['network', 'create', '--config-only', '--ipam-driver', PLUGIN, '--ipam-opt', 'cni.cluster=true', '--subnet', subnet, ...opts, `${name}-cfg`]),
+      ),
+    );
+    await dk(1, ['network', 'create', '-d', PLUGIN, '--scope', 'swarm', '--attachable', '--config-from', `${name}-cfg`, name]);
+  };
+  const removeSpanning = async (name: string): Promise<void> => {
+    await dk(1, ['network', 'rm', name]).catch(() => undefined);
+    await Promise.all(HOSTS.map((i) => dk(i, ['network', 'rm', `${name}-cfg`]).catch(() => undefined)));
   };
 
   for (const mode of ['l2', 'routed'] as const) {
@@ -92,7 +101,7 @@ describe('docker-cni across 3 hosts (swarm + etcd)', { skip }, () => {
         }
       } finally {
         await Promise.all(HOSTS.map((i) => dk(i, ['rm', '-f', names[i - 1]!]).catch(() => undefined)));
-        await dk(1, ['network', 'rm', net]).catch(() => undefined);
+        await removeSpanning(net);
       }
     });
   }
