@@ -62,9 +62,15 @@ try {
     const plugin = { type: 'macvlan', master: 'eth0', mode: 'bridge', ipam: { type: 'host-local', ranges: [[{ subnet: '10.233.21.0/24' }]] } };
     await writeFile(join(dir, 'benchl2.conflist'), JSON.stringify({ cniVersion: '1.0.0', name: 'benchl2', plugins: [plugin] }));
   }
-  const common = ['--scope', 'swarm', '--attachable', '--ipam-driver', PLUGIN, '--ipam-opt', 'cni.cluster=true'];
-  await dk(1, ['network', 'create', '-d', PLUGIN, ...common, '--subnet', '10.233.20.0/24', '-o', 'cni.cluster.mode=routed', 'b-routed']);
-  await dk(1, ['network', 'create', '-d', PLUGIN, ...common, '--subnet', '10.233.21.0/24', '-o', 'cni.network=benchl2', 'b-l2']);
+  // Swarm drops a local-scope driver's IPAM settings: they come from a config-only network on every node.
+  const spanning = async (name: string, subnet: string, opt: string): Promise<void> => {
+    for (const i of HOSTS) {
+      await dk(i, ['network', 'create', '--config-only', '--ipam-driver', PLUGIN, '--ipam-opt', 'cni.cluster=true', '--subnet', subnet, '-o', opt, `${name}-cfg`]);
+    }
+    await dk(1, ['network', 'create', '-d', PLUGIN, '--scope', 'swarm', '--attachable', '--config-from', `${name}-cfg`, name]);
+  };
+  await spanning('b-routed', '10.233.20.0/24', 'cni.cluster.mode=routed');
+  await spanning('b-l2', '10.233.21.0/24', 'cni.network=benchl2');
   await dk(1, ['network', 'create', '-d', 'overlay', '--attachable', '--subnet', '10.233.22.0/24', 'b-overlay']);
   const nets = ['b-routed', 'b-l2', 'b-overlay'];
   const results: Record<string, { rtt: number; run: number[] }> = {};
