@@ -31,6 +31,10 @@ import { Reconciler, type ReconcileTargets } from './reconcile/reconciler.js';
 import { driverNameOf, type Settings } from './settings.js';
 import { RecordStore } from './state/record-store.js';
 import { acquireStateLock } from './state/state-lock.js';
+import { clusterHooks } from './cluster/hooks.js';
+import { ClusterIpamAdapter } from './cluster/ipam-adapter.js';
+import { createClusterRuntime, type ClusterRuntime } from './cluster/runtime.js';
+import { clusterEnabled, loadClusterSettings } from './cluster/settings.js';
 
 export interface PluginComponents {
   settings: Settings;
@@ -52,7 +56,7 @@ export interface PluginComponents {
 }
 
 /** Builds the drivers on the real host implementations, without serving. Used by `serve` and the CLI. */
-export function buildComponents(settings: Settings, logger: Logger, metrics: Metrics = noopMetrics): PluginComponents {
+export function buildComponents(settings: Settings, logger: Logger, metrics: Metrics = noopMetrics, cluster?: ClusterRuntime): PluginComponents {
   const executor = instrumentExecutor(new SpawnPluginExecutor(), metrics);
   const runCommand = instrumentCommandRunner(hostCommand, metrics);
   const cni = new CniRuntime({
@@ -86,6 +90,7 @@ export function buildComponents(settings: Settings, logger: Logger, metrics: Met
     engineProblem: () => engineGuard.problem(),
     logger,
     backgroundTeardown: true,
+    ...(cluster ? { cluster: clusterHooks(cluster) } : {}),
   });
   const ipam = new IpamDriver({
     pools: stores.pools,
@@ -147,11 +152,16 @@ export async function startPlugin(settings: Settings, logger: Logger): Promise<R
   const metrics = prom?.metrics ?? noopMetrics;
   // Before anything is read: a previous instance may still be finishing calls.
   const lock = await acquireStateLock(settings.stateDir, logger);
+  let cluster: ClusterRuntime | undefined;
   let server: Server;
   let components: PluginComponents;
   let metricsServer: Server | undefined;
   try {
-    components = buildComponents(settings, logger, metrics);
+    const clusterSettings = loadClusterSettings();
+    cluster = clusterEnabled(clusterSettings) ? await createClusterRuntime(clusterSettings, settings.stateDir, logger) : undefined;
+    // Before the network driver loads its networks, so their routes are announced to a running sync.
+    await cluster?.start();
+    components = buildComponents(settings, logger, metrics, cluster);
     built.components = components;
     // Docker may not answer yet (it starts after us, or waits for its plugins);
     // then the background passes find out and CreateNetwork refuses.
@@ -162,7 +172,8 @@ export async function startPlugin(settings: Settings, logger: Logger): Promise<R
     await components.ipam.init();
     await components.network.init();
     await components.staging.init();
-    const app = createApp({ network: components.network, ipam: components.ipam, logger, metrics });
+    const ipam = new ClusterIpamAdapter(components.ipam, cluster?.ipam);
+    const app = createApp({ network: components.network, ipam, logger, metrics });
     server = await serveUnixSocket(app, settings.socketPath);
     const served = server;
     metricsServer =
@@ -170,6 +181,7 @@ export async function startPlugin(settings: Settings, logger: Logger): Promise<R
         ? await serveMetrics(metricsListen, prom.registry, async () => ({ ok: served.listening, detail: { socket: settings.socketPath } }))
         : undefined;
   } catch (err) {
+    await cluster?.stop();
     await lock.release();
     throw err;
   }
@@ -210,6 +222,7 @@ export async function startPlugin(settings: Settings, logger: Logger): Promise<R
         await drainServer(server, settings.socketPath);
         await components.network.drain();
         if (metricsServer) await closeServer(metricsServer);
+        await cluster?.stop();
         // In-flight calls have finished, so the staging namespaces are empty; a
         // kill -9 leaves them instead, and the next start removes them.
         await components.staging.destroyAll();

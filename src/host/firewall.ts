@@ -35,6 +35,12 @@ export interface NetworkFirewallSpec {
   masquerade: boolean;
   /** Drop traffic between this network and other networks (Docker's bridge isolation). */
   isolate: boolean;
+  /**
+   * The network spans hosts (routed mode): its subnets also live behind other
+   * hosts, so traffic to and from them through the underlay is the same
+   * network (accepted, never masqueraded).
+   */
+  spansHosts?: boolean;
 }
 
 type Family = 'ipv4' | 'ipv6';
@@ -133,8 +139,11 @@ const emptyRules = (): TableRules => ({ filter: [], nat: [] });
 function buildRules(spec: NetworkFirewallSpec, subnets: string[]): TableRules {
   const comment = `-m comment --comment ${networkTag(spec.networkId)}`;
   const b = spec.bridge;
+  const span = spec.spansHosts ? subnets : [];
   const filter = [
     `-A ${CHAINS.ingress} -i ${b} -o ${b} ${comment} -j ${spec.icc ? 'ACCEPT' : 'DROP'}`,
+    ...span.map((s) => `-A ${CHAINS.ingress} -s ${s} -o ${b} ${comment} -j ACCEPT`),
+    ...span.map((s) => `-A ${CHAINS.egress} -i ${b} -d ${s} ${comment} -j ACCEPT`),
     `-A ${CHAINS.ingress} -o ${b} -m conntrack --ctstate RELATED,ESTABLISHED,DNAT ${comment} -j ACCEPT`,
     `-A ${CHAINS.ingress} -o ${b} ${comment} -j ${spec.isolate ? 'DROP' : 'ACCEPT'}`,
   ];
@@ -150,7 +159,10 @@ function buildRules(spec: NetworkFirewallSpec, subnets: string[]): TableRules {
   }
   const nat =
     spec.masquerade && !spec.internal
-      ? subnets.map((s) => `-A ${CHAINS.masquerade} -s ${s} ! -o ${b} ${comment} -j MASQUERADE`)
+      ? [
+          ...span.map((s) => `-A ${CHAINS.masquerade} -s ${s} -d ${s} ${comment} -j RETURN`),
+          ...subnets.map((s) => `-A ${CHAINS.masquerade} -s ${s} ! -o ${b} ${comment} -j MASQUERADE`),
+        ]
       : [];
   return { filter, nat };
 }

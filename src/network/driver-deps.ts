@@ -50,4 +50,14 @@ export interface NetworkDriverDeps {
   logger: Logger;
   /** Answer DeleteEndpoint once `deleting` is journaled and finish the teardown after (see teardowns.ts). */
   backgroundTeardown?: boolean;
+  /** The multi-host layer (src/cluster/), present when etcd is configured. */
+  cluster?: ClusterHooks;
+}
+
+/** What the driver tells the multi-host layer; the layer itself stays out of the driver. */
+export interface ClusterHooks {
+  /** Routed networks changed: keep routes to other hosts' blocks of these subnets. */
+  routedSubnetsChanged(subnets: string[]): void;
+  /** After a routed network's chain ran: the bridge exists now and answers ARP for remote blocks. */
+  bridgeReady(bridge: string): Promise<void>;
 }

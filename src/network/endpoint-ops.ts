@@ -123,6 +123,8 @@ export class EndpointOps {
       const result = await this.deps.cni.addNetworkList(record.conflist, rt);
       watch.lap('cniAdd');
       try {
+        // The chain has just made the bridge; failing here still leaves the link in the staging netns for DEL.
+        if (network.bridge && network.options['cni.cluster.mode'] === 'routed') await this.deps.cluster?.bridgeReady(network.bridge);
         await this.deps.links.moveToHost(lease.name, CHAIN_IFNAME, record.hostLinkName);
         watch.lap('move');
       } catch (err) {

@@ -51,6 +51,7 @@ export class NetworkDriver implements NetworkDriverApi {
       this.networks.set(id, record);
     }
     await this.endpointOps.load(recover);
+    this.announceRoutedSubnets();
     log.info({ networks: this.networks.size, endpoints: this.endpointOps.list().length }, 'network driver state loaded');
   }
 
@@ -71,7 +72,9 @@ export class NetworkDriver implements NetworkDriverApi {
   }
 
   getCapabilities(): NetworkCapabilities {
-    return { Scope: 'local', ConnectivityScope: 'local', GwAllocChecker: true };
+    // Swarm shares names and tasks.<svc> across nodes (its gossip) only for a
+    // multihost driver; data and IPAM stay node-local either way.
+    return { Scope: 'local', ConnectivityScope: this.deps.cluster ? 'global' : 'local', GwAllocChecker: true };
   }
 
   /**
@@ -96,6 +99,11 @@ export class NetworkDriver implements NetworkDriverApi {
     }
   }
 
+  private announceRoutedSubnets(): void {
+    const routed = [...this.networks.values()].filter((n) => n.options['cni.cluster.mode'] === 'routed');
+    this.deps.cluster?.routedSubnetsChanged(routed.flatMap((n) => poolsOf(n.ipv4)));
+  }
+
   // ---- networks ---------------------------------------------------------------
 
   async createNetwork(req: CreateNetworkRequest): Promise<void> {
@@ -109,6 +117,7 @@ export class NetworkDriver implements NetworkDriverApi {
         this.networks.set(record.id, record);
         if (spec) await this.deps.firewall.ensureNetwork(spec);
         await this.deps.networks.put(record.id, record);
+        this.announceRoutedSubnets();
         this.deps.logger.info({ network: record.id, mode: record.mode, cni: record.cniName, bridge: record.bridge }, 'network created');
       } catch (err) {
         this.networks.delete(req.NetworkID);
@@ -196,6 +205,7 @@ export class NetworkDriver implements NetworkDriverApi {
         this.networks.delete(req.NetworkID);
         const bridge = record?.mode === 'conflist' ? record.bridge : undefined;
         if (bridge && ![...this.networks.values()].some((n) => n.bridge === bridge)) await this.deps.conflistBridges?.afterLastNetwork(bridge);
+        this.announceRoutedSubnets();
         this.deps.logger.info({ network: req.NetworkID }, 'network deleted');
       } catch (err) {
         throw wrapError(err, 'DeleteNetwork');
@@ -215,6 +225,7 @@ export class NetworkDriver implements NetworkDriverApi {
       // A user conflist masquerades itself (ipMasq) if it wants to.
       masquerade: record.mode === 'generated' && record.masquerade,
       isolate: record.isolate,
+      ...(record.options['cni.cluster.mode'] === 'routed' ? { spansHosts: true } : {}),
     };
   }
 

@@ -14,6 +14,8 @@ export interface NetworkOptions {
   hostBindingIp?: string;
   /** Traffic shaping for every endpoint, passed as the CNI `bandwidth` capability. */
   bandwidth?: BandwidthLimits;
+  /** Multi-host data path of a generated network (see src/cluster/). */
+  clusterMode?: 'routed';
 }
 
 /** CNI's `bandwidth` capability (runtimeConfig.bandwidth): rates in bits/s, bursts in bits. */
@@ -42,6 +44,7 @@ export const NETWORK_OPTION_KEYS = {
   icc: [OPT.enableIcc, 'cni.icc'],
   isolate: ['cni.isolation'],
   hostBindingIp: [OPT.hostBindingIpv4, 'cni.host_binding_ip'],
+  clusterMode: ['cni.cluster.mode'],
 } as const;
 
 /** Keys Docker itself adds or that only matter to Docker; accepted and ignored. */
@@ -125,12 +128,17 @@ export function parseNetworkOptions(raw: Record<string, string>): NetworkOptions
         if (!IPV4.test(value)) throw invalid(`option ${key}="${value}": must be an IPv4 address`);
         result.hostBindingIp = value;
         break;
+      case 'clusterMode':
+        // L2 spanning networks need no driver mode: a macvlan conflist with the cluster IPAM does it.
+        if (value !== 'routed') throw invalid(`option ${key}="${value}": the only generated multi-host mode is "routed" (for L2 use a macvlan conflist)`);
+        result.clusterMode = value;
+        break;
     }
   }
   const bandwidth = parseBandwidth(bandwidthRaw);
   if (bandwidth) result.bandwidth = bandwidth;
   if (result.cniNetwork !== undefined) {
-    for (const field of ['bridge', 'mtu'] as const) {
+    for (const field of ['bridge', 'mtu', 'clusterMode'] as const) {
       const key = seen.get(field);
       if (key) throw invalid(`option ${key} applies to generated bridge networks, not to cni.network=${result.cniNetwork}`);
     }

@@ -26,6 +26,7 @@ describe('parseNetworkOptions', () => {
       [[OPT.enableIcc, 'cni.icc'], 'false', { icc: false }],
       [['cni.isolation'], 'false', { isolate: false }],
       [[OPT.hostBindingIpv4, 'cni.host_binding_ip'], '127.0.0.1', { hostBindingIp: '127.0.0.1' }],
+      [['cni.cluster.mode'], 'routed', { clusterMode: 'routed' }],
     ];
     for (const [keys, value, expected] of cases) {
       for (const key of keys) {

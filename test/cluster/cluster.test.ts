@@ -1,0 +1,108 @@
+/**
+ * The multi-host tier: 3 simulated hosts (own netns, mount ns, dockerd and
+ * containerd each) on one underlay, a 3-member etcd, a swarm, and the
+ * managed plugin installed on every host. Run it alone, under the engine
+ * lock:  flock /tmp/docker-cni-engine.lock node --import tsx --test test/cluster/
+ * Everything is torn down afterwards and checked gone.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { isRoot, skipUnless } from '../helpers/prereq.js';
+import { dk, HOSTS, REPO, SIM_DIR, simDown, simUp, TEST_IMAGE, waitFor } from './sim.js';
+import { spawnSync } from 'node:child_process';
+
+const run = promisify(execFile);
+const PLUGIN = 'dcni-cluster:latest';
+const PLUGIN_DIR = `${SIM_DIR}-plugin`;
+
+const have = (file: string, args: string[]): boolean => spawnSync(file, args, { stdio: 'ignore' }).status === 0;
+const skip = skipUnless([
+  [isRoot(), 'root'],
+  [have('/usr/bin/etcd', ['--version']), 'etcd (Debian etcd-server)'],
+  [have('/usr/bin/docker', ['image', 'inspect', TEST_IMAGE]), `image ${TEST_IMAGE} (test/fixtures/image/build.sh)`],
+  [have('/usr/bin/docker', ['image', 'inspect', 'docker-cni/base:bookworm']), 'image docker-cni/base:bookworm (plugin/base-image)'],
+]);
+
+const ipOf = async (i: number, container: string, network: string): Promise<string> =>
+  dk(i, ['inspect', '-f', `{{(index .NetworkSettings.Networks "${network}").IPAddress}}`, container]);
+
+const ping = async (i: number, container: string, target: string): Promise<boolean> =>
+  dk(i, ['exec', container, 'ping', '-c', '1', '-W', '1', target]).then(
+    () => true,
+    () => false,
+  );
+
+async function conflist(name: string, body: object): Promise<void> {
+  for (const i of HOSTS) {
+    const dir = join(SIM_DIR, `host${i}`, 'cni-conf');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, `${name}.conflist`), JSON.stringify({ cniVersion: '1.0.0', name, plugins: [body] }));
+  }
+}
+
+describe('docker-cni across 3 hosts (swarm + etcd)', { skip }, () => {
+  before(async () => {
+    await rm(PLUGIN_DIR, { recursive: true, force: true });
+    await run(join(REPO, 'plugin', 'build'), ['--base', 'docker-cni/base:bookworm', '--no-create', '--out', PLUGIN_DIR], {
+      env: { ...process.env, DOCKER: '/usr/bin/docker' },
+      timeout: 600_000,
+      maxBuffer: 64 << 20,
+    });
+    await simUp({ pluginDir: PLUGIN_DIR, pluginName: PLUGIN, pluginSettings: ['DOCKER_CNI_CLUSTER_LEASE_TTL=4'] });
+  });
+
+  after(async () => {
+    const left = await simDown();
+    await rm(PLUGIN_DIR, { recursive: true, force: true });
+    assert.match(left, /left: 0 netns, 0 links/);
+  });
+
+  // Swarm drops the IPAM settings of a local-scope driver's network (measured: every
+  // node fell back to Docker's default pools), so they come from a config-only
+  // network of the same settings on every node, as for macvlan.
+  const spanning = async (name: string, subnet: string, opts: string[]): Promise<void> => {
+    await Promise.all(
+      HOSTS.map((i) =>
+        dk(i, ['network', 'create', '--config-only', '--ipam-driver', PLUGIN, '--ipam-opt', 'cni.cluster=true', '--subnet', subnet, ...opts, `${name}-cfg`]),
+      ),
+    );
+    await dk(1, ['network', 'create', '-d', PLUGIN, '--scope', 'swarm', '--attachable', '--config-from', `${name}-cfg`, name]);
+  };
+  const removeSpanning = async (name: string): Promise<void> => {
+    await dk(1, ['network', 'rm', name]).catch(() => undefined);
+    await Promise.all(HOSTS.map((i) => dk(i, ['network', 'rm', `${name}-cfg`]).catch(() => undefined)));
+  };
+
+  for (const mode of ['l2', 'routed'] as const) {
+    test(`${mode}: containers on different hosts reach each other by IP and by name`, async () => {
+      const net = `span-${mode}`;
+      const subnet = mode === 'l2' ? '10.233.10.0/24' : '10.233.11.0/24';
+      if (mode === 'l2') {
+        await conflist('l2span', { type: 'macvlan', master: 'eth0', mode: 'bridge', ipam: { type: 'host-local', ranges: [[{ subnet }]] } });
+        await spanning(net, subnet, ['-o', 'cni.network=l2span']);
+      } else {
+        await spanning(net, subnet, ['-o', 'cni.cluster.mode=routed']);
+      }
+      const names = HOSTS.map((i) => `${mode}-c${i}`);
+      try {
+        await Promise.all(HOSTS.map((i) => dk(i, ['run', '-d', '--name', names[i - 1]!, '--network', net, TEST_IMAGE, 'sleep', '600'])));
+        const ips = await Promise.all(HOSTS.map((i) => ipOf(i, names[i - 1]!, net)));
+        assert.equal(new Set(ips).size, 3, `distinct addresses ${ips.join(' ')}`);
+        for (const i of HOSTS) {
+          for (const j of HOSTS) {
+            if (i === j) continue;
+            await waitFor(`host${i} -> ${ips[j - 1]} by IP`, () => ping(i, names[i - 1]!, ips[j - 1]!), 30_000);
+            await waitFor(`host${i} -> ${names[j - 1]} by name`, () => ping(i, names[i - 1]!, names[j - 1]!), 30_000);
+          }
+        }
+      } finally {
+        await Promise.all(HOSTS.map((i) => dk(i, ['rm', '-f', names[i - 1]!]).catch(() => undefined)));
+        await removeSpanning(net);
+      }
+    });
+  }
+});
