@@ -4,11 +4,11 @@
  * handed out. etcd knows only the blocks; the addresses never leave the host,
  * which is what keeps allocation free of per-container etcd round trips.
  */
-import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { readJsonIfExists, removeIfExists, writeJsonAtomically } from '../util/atomic-file.js';
 import { isClusterPoolId } from './keys.js';
+import { namesIn } from '../util/dir.js';
 
 const LocalPoolSchema = z.object({
   poolId: z.string(),
@@ -44,13 +44,7 @@ export class LocalPoolStore {
   }
 
   async list(): Promise<string[]> {
-    let names: string[];
-    try {
-      names = await readdir(this.dir);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw err;
-    }
+    const names = await namesIn(this.dir);
     return names.filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)).filter(isClusterPoolId).sort();
   }
 }

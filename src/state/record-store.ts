@@ -1,9 +1,10 @@
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PluginError } from '../errors.js';
 import { readJsonIfExists, removeIfExists, writeJsonAtomically } from '../util/atomic-file.js';
 import { plainCodec, type RecordCodec } from './record-codec.js';
 import { isRecordId, type Store } from './store.js';
+import { namesIn } from '../util/dir.js';
 
 /**
  * One JSON file per record under `<stateDir>/<kind>/<id>.json`, written atomically
@@ -57,13 +58,7 @@ export class RecordStore<T extends object> implements Store<T> {
   }
 
   async list(onCorrupt?: (id: string, err: unknown) => void): Promise<Array<{ id: string; record: T }>> {
-    let names: string[];
-    try {
-      names = await readdir(this.dir);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw err;
-    }
+    const names = await namesIn(this.dir);
     const out: Array<{ id: string; record: T }> = [];
     for (const name of names.sort()) {
       if (!name.endsWith('.json')) continue;
