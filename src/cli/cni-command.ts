@@ -51,14 +51,18 @@ export function defaultContainerId(netnsPath: string): string {
   return `cnitool-${createHash('sha512').update(netnsPath).digest('hex').slice(0, 20)}`;
 }
 
-async function runVerb(verb: Verb, network: string, netnsPath: string, opts: CniCommandOptions, settings: Settings): Promise<void> {
-  const runtime = new CniRuntime({
+/** A CNI runtime for one CLI verb: stdout carries the result JSON, so warnings (e.g. a failed rollback) go to stderr. */
+function cliRuntime(settings: Settings): CniRuntime {
+  return new CniRuntime({
     binDirs: settings.binDirs,
     cacheDir: settings.cacheDir,
     timeoutMs: settings.pluginTimeoutMs,
-    // stdout carries the result JSON, so warnings (e.g. a failed rollback) go to stderr.
     logger: pino({ level: settings.logLevel === 'info' ? 'warn' : settings.logLevel, base: { name: 'docker-cni' } }, destination(2)),
   });
+}
+
+async function runVerb(verb: Verb, network: string, netnsPath: string, opts: CniCommandOptions, settings: Settings): Promise<void> {
+  const runtime = cliRuntime(settings);
   const list = await loadConfListByName(settings.confDir, network);
   const rt: RuntimeConf = {
     containerId: opts.containerId ?? defaultContainerId(netnsPath),
@@ -83,12 +87,7 @@ async function runVerb(verb: Verb, network: string, netnsPath: string, opts: Cni
  * older versions are not asked.
  */
 async function runStatus(network: string, settings: Settings): Promise<void> {
-  const runtime = new CniRuntime({
-    binDirs: settings.binDirs,
-    cacheDir: settings.cacheDir,
-    timeoutMs: settings.pluginTimeoutMs,
-    logger: pino({ level: settings.logLevel === 'info' ? 'warn' : settings.logLevel, base: { name: 'docker-cni' } }, destination(2)),
-  });
+  const runtime = cliRuntime(settings);
   const list = await loadConfListByName(settings.confDir, network);
   await runtime.getStatusNetworkList(list);
   process.stdout.write(`${list.name}: ready\n`);

@@ -4,7 +4,7 @@
  * or wait for. Nothing that a container uses is ever removed.
  */
 import type { ConfSubnet } from '../cni/ranges.js';
-import { CONFLIST_DIGEST_LABEL } from '../names.js';
+import { CONFLIST_DIGEST_LABEL, shortId } from '../names.js';
 import type { DockerNetworkSummary } from '../reconcile/docker-view.js';
 
 /** A conflist that may become a network: parsed, its plugins present. */
@@ -58,7 +58,7 @@ export function planSync(input: PlanInput): SyncAction[] {
       actions.push({
         kind: 'skip',
         name: wanted.name,
-        reason: `a Docker network named "${wanted.name}" (${other.id.slice(0, 12)}, driver ${other.driver}) already exists and is not managed by docker-cni; leaving both alone`,
+        reason: `a Docker network named "${wanted.name}" (${shortId(other.id)}, driver ${other.driver}) already exists and is not managed by docker-cni; leaving both alone`,
       });
     } else if (!mine) {
       actions.push({ kind: 'create', wanted });

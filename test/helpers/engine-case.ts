@@ -7,7 +7,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, type TestContext } from 'node:test';
 import { execa } from 'execa';
-import { TEST_IMAGE, uniqueName } from './common.js';
+import { TEST_IMAGE, randomHex, uniqueName } from './common.js';
 import { docker, dockerNetworkExists, dockerResult } from './docker-cli.js';
 import { hostLinkExists } from './host-links.js';
 import { ensureTestImage } from './engine-prereq.js';
@@ -134,6 +134,23 @@ export class EngineScope {
     this.defer(`ip link del ${name}`, async () => {
       if (await hostLinkExists(name)) await execa('ip', ['link', 'del', name]);
     });
+  }
+
+  /**
+   * An up link for macvlan/ipvlan to hang off, removed after the case. Kernels
+   * without the dummy module get a veth pair; deleting one end removes both.
+   */
+  async parentLink(): Promise<string> {
+    const parent = `cnitd${randomHex(8)}`;
+    this.deleteLinkLater(parent);
+    const dummy = await execa('ip', ['link', 'add', parent, 'type', 'dummy'], { reject: false });
+    if (dummy.exitCode !== 0) {
+      const peer = `cnitp${randomHex(8)}`;
+      await execa('ip', ['link', 'add', parent, 'type', 'veth', 'peer', 'name', peer]);
+      await execa('ip', ['link', 'set', peer, 'up']);
+    }
+    await execa('ip', ['link', 'set', parent, 'up']);
+    return parent;
   }
 
   own(...tokens: string[]): void {

@@ -97,16 +97,7 @@ describe('engine: Docker >= 28 and CNI 1.1.0', { skip }, () => {
     const confDir = confDirOrSkip(t, plugin());
     if (!confDir || !(await needsDocker28(t))) return;
     await featureCase(plugin(), async (s) => {
-      const parent = `cnitd${randomHex(8)}`;
-      s.deleteLinkLater(parent);
-      // Kernels without the dummy module get a veth pair; deleting one end removes both.
-      const dummy = await execa('ip', ['link', 'add', parent, 'type', 'dummy'], { reject: false });
-      if (dummy.exitCode !== 0) {
-        const peer = `cnitp${randomHex(8)}`;
-        await execa('ip', ['link', 'add', parent, 'type', 'veth', 'peer', 'name', peer]);
-        await execa('ip', ['link', 'set', peer, 'up']);
-      }
-      await execa('ip', ['link', 'set', parent, 'up']);
+      const parent = await s.parentLink();
       const subnet = await freeSubnet();
       const conf = await s.placeConflist(confDir, [
         { type: 'macvlan', master: parent, mode: 'bridge', ipam: { type: 'host-local', ranges: [[{ subnet }]] } },
