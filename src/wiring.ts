@@ -163,12 +163,9 @@ export async function startPlugin(settings: Settings, logger: Logger): Promise<R
     await cluster?.start();
     components = buildComponents(settings, logger, metrics, cluster);
     built.components = components;
-    // Docker may not answer yet (it starts after us, or waits for its plugins);
-    // then the background passes find out and CreateNetwork refuses.
-    // Bounded: a dockerd that is itself starting may wait on its plugins (us)
-    // before it answers, and serving must not wait on it in turn.
-    await Promise.race([components.engineGuard.check(), new Promise<void>((resolve) => setTimeout(resolve, 1_500).unref())]);
-    components.engineGuard.assertSupported();
+    // No Docker call before serving: a dockerd that is starting waits on its
+    // plugins (us) and would not answer. The first background pass asks it
+    // (reconcile below), logs an unsupported engine, and CreateNetwork refuses.
     await components.ipam.init();
     await components.network.init();
     await components.staging.init();

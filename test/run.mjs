@@ -6,7 +6,7 @@
 //                                          unit
 //                                          integration  x CNI plugins host (1.1.1), new (1.9.x)
 //                                          engine, managed on dockerd 20.10 (host plugins)
-//                                          engine, managed on dockerd 28    (new plugins)
+//                                        (dockerd 28 with the new plugins: --engines=20.10,28)
 //                                        then the engine that ran before is put back.
 //   node test/run.mjs unit engine        only those tiers, on the engine running now
 //                                        and the host plugins (no switching)
@@ -39,7 +39,7 @@ import { run } from 'node:test';
 import { spec, tap } from 'node:test/reporters';
 import { fileURLToPath } from 'node:url';
 import { skipLedger } from './allowed-skips.mjs';
-import { ENGINES, ENGINE_PLUGIN_SET, PLUGIN_SETS, currentEngine, engineEnv, engineMissing, pluginSet, scopedEnv, switchEngine } from './engines/matrix.mjs';
+import { DEFAULT_ENGINES, ENGINES, ENGINE_PLUGIN_SET, PLUGIN_SETS, currentEngine, engineEnv, engineMissing, pluginSet, scopedEnv, switchEngine } from './engines/matrix.mjs';
 import { MANAGED_EXCLUDED, runManagedTier } from './managed-tier.mjs';
 
 const TIERS = ['unit', 'integration', 'engine', 'managed'];
@@ -102,7 +102,7 @@ function planCells(args) {
   const pathFilters = rest.filter((a) => !TIERS.includes(a));
   const tiers = requested.length > 0 ? TIERS.filter((t) => requested.includes(t)) : TIERS;
   const wholeMatrix = requested.length === 0 && !engines && !cniSets;
-  const cellEngines = engines ?? (wholeMatrix ? ENGINES : [undefined]);
+  const cellEngines = engines ?? (wholeMatrix ? DEFAULT_ENGINES : [undefined]);
   const cellSets = cniSets ?? (wholeMatrix ? PLUGIN_SETS : ['host']);
   const matches = (file) => pathFilters.length === 0 || pathFilters.some((f) => relative(repoRoot, file).includes(f));
   const filesOf = (tier) => tierFiles(tier).filter(matches);

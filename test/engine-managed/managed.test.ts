@@ -133,7 +133,7 @@ describe('managed plugin (docker plugin create/enable/set/disable/rm)', { skip }
     await waitFor(async () => existsSync(socketPath), { timeoutMs: 10_000, what: `socket ${socketPath}` });
     const caps = await callPlugin(socketPath, 'NetworkDriver.GetCapabilities');
     assert.equal(caps.status, 200);
-    assert.deepEqual(caps.body, { Scope: 'local', ConnectivityScope: 'local' });
+    assert.deepEqual(caps.body, { Scope: 'local', ConnectivityScope: 'local', GwAllocChecker: true });
 
     const network = uniqueName('dcni-managed');
     networks.push(network);
