@@ -95,8 +95,17 @@ describe('engine: published ports through the gateway endpoint', { skip }, () =>
       const from = plugin().logSize();
       await compose(['up', '-d']);
       await assertServes('127.0.0.1', port, body);
-      assert.equal((await publishers(plugin(), port)).length, 1, 'exactly one endpoint publishes the port');
-      assert.deepEqual(connectivityCalls(plugin(), from), ['program'], 'Docker programs the gateway endpoint only');
+      // At start Docker joins a container's networks in Go map order, so the
+      // gateway may move once (program, revoke, program). Where it ends is
+      // fixed: both networks have a gateway, so the one whose name sorts first.
+      const gatewayNetwork = `${project}_back`;
+      const container = `${project}_web_1`;
+      assert.deepEqual(await publishers(plugin(), port), [await endpointIdOf(container, gatewayNetwork)], 'the gateway endpoint, and only it, publishes the port');
+      const calls = connectivityCalls(plugin(), from);
+      assert.ok(
+        [['program'], ['program', 'revoke', 'program']].some((allowed) => JSON.stringify(allowed) === JSON.stringify(calls)),
+        `Docker programs the gateway endpoint only, moving it at most once: ${JSON.stringify(calls)}`,
+      );
       await compose(['down', '-t', '2']);
       assert.ok(await tcpRefused('127.0.0.1', port), 'the port still answers after down');
     }));
