@@ -24,6 +24,13 @@ export const CHAINS = {
   masquerade: 'DOCKER-CNI-MASQ',
 } as const;
 
+/**
+ * Where the CNI firewall plugin's ingressPolicy (same-bridge, isolated) starts
+ * judging. The plugin hooks it into FORWARD, where Docker's DOCKER-USER jump
+ * (and so our accepts) may come first.
+ */
+export const CNI_INGRESS_POLICY_CHAIN = 'CNI-ISOLATION-STAGE-1';
+
 export interface NetworkFirewallSpec {
   networkId: string;
   bridge: string;
@@ -41,6 +48,8 @@ export interface NetworkFirewallSpec {
    * network (accepted, never masqueraded).
    */
   spansHosts?: boolean;
+  /** The chain's firewall plugin isolates the bridge itself (ingressPolicy): its verdicts come before our accepts. */
+  ingressPolicy?: boolean;
 }
 
 type Family = 'ipv4' | 'ipv6';
@@ -115,6 +124,11 @@ export class NetworkFirewall {
       const lines: string[] = [];
       const ownChains = table === 'filter' ? [CHAINS.isolation, CHAINS.ingress, CHAINS.egress] : [CHAINS.masquerade];
       for (const chain of ownChains) if (!current.chains.has(chain)) lines.push(`:${chain} - [0:0]`);
+      // The firewall plugin makes its chain at the chain's first ADD, after CreateNetwork; it keeps one that exists.
+      const policyJump = `-j ${CNI_INGRESS_POLICY_CHAIN}`;
+      if (rules[table].some((r) => r.endsWith(policyJump)) && !current.chains.has(CNI_INGRESS_POLICY_CHAIN)) {
+        lines.push(`:${CNI_INGRESS_POLICY_CHAIN} - [0:0]`);
+      }
       lines.push(...baseJumps(table, current));
       for (const rule of current.rules) {
         if (rule.includes(`--comment ${tag} `) || rule.includes(`--comment "${tag}" `) || rule.endsWith(`--comment ${tag}`)) {
@@ -141,6 +155,8 @@ function buildRules(spec: NetworkFirewallSpec, subnets: string[]): TableRules {
   const b = spec.bridge;
   const span = spec.spansHosts ? subnets : [];
   const filter = [
+    // Inserted ahead of the ingress and egress jumps, so the plugin's policy sees the traffic before any accept.
+    ...(spec.ingressPolicy ? [`-I ${CHAINS.isolation} 1 -i ${b} ${comment} -j ${CNI_INGRESS_POLICY_CHAIN}`] : []),
     `-A ${CHAINS.ingress} -i ${b} -o ${b} ${comment} -j ${spec.icc ? 'ACCEPT' : 'DROP'}`,
     ...span.map((s) => `-A ${CHAINS.ingress} -s ${s} -o ${b} ${comment} -j ACCEPT`),
     ...span.map((s) => `-A ${CHAINS.egress} -i ${b} -d ${s} ${comment} -j ACCEPT`),
@@ -176,7 +192,8 @@ function baseJumps(table: 'filter' | 'nat', current: ParsedTable): string[] {
       lines.push(`-I ${parent} 1 -j ${CHAINS.isolation}`);
     }
     // Every network's ingress rules must come before any network's egress ACCEPT.
-    const order = current.rules.filter((r) => r.startsWith(`-A ${CHAINS.isolation} `));
+    // Per-network rules there (ingressPolicy) carry a comment and stay first.
+    const order = current.rules.filter((r) => r.startsWith(`-A ${CHAINS.isolation} `) && !r.includes('--comment'));
     const expected = [`-A ${CHAINS.isolation} -j ${CHAINS.ingress}`, `-A ${CHAINS.isolation} -j ${CHAINS.egress}`];
     if (order.join('\n') !== expected.join('\n')) {
       lines.push(...order.map((r) => r.replace(/^-A /, '-D ')), ...expected);

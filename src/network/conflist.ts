@@ -127,6 +127,14 @@ export function chainIsGatewayLess(conflist: Pick<NetConfList, 'plugins'>): bool
   return main !== undefined && GATEWAY_LESS_TYPES.has(main.type);
 }
 
+/** Firewall-plugin ingress policies that isolate the bridge (CNI 1.1.0); "open" does not. */
+const ISOLATING_INGRESS_POLICIES = new Set(['same-bridge', 'isolated']);
+
+/** True when the chain's firewall plugin isolates its bridge itself (ingressPolicy). */
+export function chainHasIngressPolicy(conflist: Pick<NetConfList, 'plugins'>): boolean {
+  return conflist.plugins.some((p) => p.type === 'firewall' && typeof p.ingressPolicy === 'string' && ISOLATING_INGRESS_POLICIES.has(p.ingressPolicy));
+}
+
 /**
  * Plugins that give the container a point-to-point link: the peer is reached
  * through the host, never on-link. Docker re-applies the address with the

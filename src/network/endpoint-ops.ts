@@ -25,6 +25,7 @@ import { CHAIN_IFNAME, shortId } from '../names.js';
 import { KeyedLock } from '../util/keyed-lock.js';
 import { Stopwatch } from '../util/stopwatch.js';
 import type { NetworkDriverDeps } from './driver-deps.js';
+import { chainIsGatewayLess } from './conflist.js';
 import {
   chainMasquerades,
   interfaceReply,
@@ -302,6 +303,9 @@ export class EndpointOps {
     if (record.gatewayV4) reply.Gateway = record.gatewayV4;
     if (record.gatewayV6) reply.GatewayIPv6 = record.gatewayV6;
     if (record.staticRoutes.length > 0) reply.StaticRoutes = record.staticRoutes;
+    // With no gateway named, Docker would attach the container to docker_gwbridge for outside access; a
+    // macvlan or ipvlan container's router is on the parent's segment, not on this host.
+    if (!record.gatewayV4 && !record.gatewayV6 && chainIsGatewayLess(record.conflist)) reply.DisableGatewayService = true;
     return reply;
   }
 }

@@ -19,7 +19,7 @@ import { PluginError, invalid, wrapError } from '../errors.js';
 import type { NetworkFirewallSpec } from '../host/firewall.js';
 import { bridgeNameFor, generatedCniName, shortId } from '../names.js';
 import { KeyedLock } from '../util/keyed-lock.js';
-import { assertPoolsMatchConflist, chainDeclaresCapability, chainIsGatewayLess, generatedConfList, poolsOf } from './conflist.js';
+import { assertPoolsMatchConflist, chainDeclaresCapability, chainHasIngressPolicy, chainIsGatewayLess, generatedConfList, poolsOf } from './conflist.js';
 import type { NetworkDriverDeps } from './driver-deps.js';
 import { assertCidr } from './endpoint-plan.js';
 import { EndpointOps } from './endpoint-ops.js';
@@ -226,6 +226,7 @@ export class NetworkDriver implements NetworkDriverApi {
       masquerade: record.mode === 'generated' && record.masquerade,
       isolate: record.isolate,
       ...(record.options['cni.cluster.mode'] === 'routed' ? { spansHosts: true } : {}),
+      ...(chainHasIngressPolicy(record.conflist) ? { ingressPolicy: true } : {}),
     };
   }
 

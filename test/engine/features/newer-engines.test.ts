@@ -91,9 +91,7 @@ function newerClient(t: TestContext): string | undefined {
 describe('engine: Docker >= 28 and CNI 1.1.0', { skip }, () => {
   const plugin = setupEngineSuite({ env: { DOCKER_CNI_RECONCILE_INTERVAL_MS: '0' } });
 
-  // todo: on dockerd 28 this passes except that Docker attaches docker_gwbridge, because Join names no gateway
-  // for a chain without routes; Join should then set DisableGatewayService (follow-up of issue 11).
-  test('GwAllocChecker: a macvlan chain gets no gateway reserved, and its containers reach each other', { timeout: TEST_TIMEOUT, todo: 'Join must set DisableGatewayService for gateway-less chains' }, async (t) => {
+  test('GwAllocChecker: a macvlan chain gets no gateway reserved, and its containers reach each other', { timeout: TEST_TIMEOUT }, async (t) => {
     const confDir = confDirOrSkip(t, plugin());
     if (!confDir || !(await needsDocker28(t))) return;
     await featureCase(plugin(), async (s) => {
@@ -142,9 +140,7 @@ describe('engine: Docker >= 28 and CNI 1.1.0', { skip }, () => {
     });
   }
 
-  // todo: on dockerd 28 with the 1.9 plugins the policy's rules are made, but docker-cni's ACCEPTs in DOCKER-USER
-  // come first, so the other bridge still gets through (follow-up of issue 11).
-  test('a 1.1.0 conflist (cniVersions) with firewall ingressPolicy same-bridge: same bridge talks, another bridge is cut off', { timeout: TEST_TIMEOUT, todo: "docker-cni's DOCKER-USER accepts pre-empt the firewall plugin's ingressPolicy" }, async (t) => {
+  test('a 1.1.0 conflist (cniVersions) with firewall ingressPolicy same-bridge: same bridge talks, another bridge is cut off', { timeout: TEST_TIMEOUT }, async (t) => {
     const confDir = confDirOrSkip(t, plugin());
     if (!confDir) return;
     if (!(await firewallSpeaks110())) {

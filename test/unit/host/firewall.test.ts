@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PluginError } from '../../../src/errors.js';
-import { CHAINS, NetworkFirewall, type NetworkFirewallSpec } from '../../../src/host/firewall.js';
+import { CHAINS, CNI_INGRESS_POLICY_CHAIN, NetworkFirewall, type NetworkFirewallSpec } from '../../../src/host/firewall.js';
 import { networkTag } from '../../../src/names.js';
 import { silentLogger } from '../../../src/log.js';
 import { FakeRunner } from './fake-runner.js';
@@ -260,6 +260,25 @@ describe('NetworkFirewall.ensureNetwork', () => {
       '-A DOCKER-CNI-ISOLATION -j DOCKER-CNI-INGRESS',
       '-A DOCKER-CNI-ISOLATION -j DOCKER-CNI-EGRESS',
     ]);
+  });
+
+  test('a chain whose firewall plugin has an ingressPolicy: the plugin\'s chain is consulted first (made if missing), and re-applying keeps the dispatch jumps', async () => {
+    const untagged = WITH_TWO_NETWORKS_SAVE.replaceAll('dcni:3f9c0d2a7b11', 'dcni:000000000000');
+    const runner = hostWith(untagged);
+    await new NetworkFirewall(runner.run, silentLogger).ensureNetwork(specA({ isolate: false, ingressPolicy: true }));
+    const lines = (restoreScripts(runner)[0] ?? '').split('\n');
+    assert.deepEqual(lines.slice(0, 3), ['*filter', `:${CNI_INGRESS_POLICY_CHAIN} - [0:0]`, `-I DOCKER-CNI-ISOLATION 1 -i ${BR_A} ${TAG_A} -j ${CNI_INGRESS_POLICY_CHAIN}`]);
+
+    const applied = untagged
+      .replace(':DOCKER-USER - [0:0]', `:DOCKER-USER - [0:0]\n:${CNI_INGRESS_POLICY_CHAIN} - [0:0]`)
+      .replace('-A DOCKER-CNI-ISOLATION -j DOCKER-CNI-INGRESS', `-A DOCKER-CNI-ISOLATION -i ${BR_A} ${TAG_A} -j ${CNI_INGRESS_POLICY_CHAIN}\n-A DOCKER-CNI-ISOLATION -j DOCKER-CNI-INGRESS`);
+    const again = hostWith(applied);
+    await new NetworkFirewall(again.run, silentLogger).ensureNetwork(specA({ isolate: false, ingressPolicy: true }));
+    const script = restoreScripts(again)[0] ?? '';
+    assert.ok(!script.includes(`:${CNI_INGRESS_POLICY_CHAIN} `), 'an existing chain is never declared (that would flush the plugin\'s rules)');
+    assert.ok(!script.includes('-D DOCKER-CNI-ISOLATION -j '), script);
+    assert.ok(script.includes(`-D DOCKER-CNI-ISOLATION -i ${BR_A} ${TAG_A} -j ${CNI_INGRESS_POLICY_CHAIN}\n`), script);
+    assert.ok(script.includes(`-I DOCKER-CNI-ISOLATION 1 -i ${BR_A} ${TAG_A} -j ${CNI_INGRESS_POLICY_CHAIN}\n`), script);
   });
 
   test('IPv6 subnets get their own ip6tables-restore with IPv6 masquerade', async () => {

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import type { CniResult, NetConfList } from '../../../src/cni/types.js';
 import {
   GENERATED_CNI_VERSION,
+  chainHasIngressPolicy,
   endpointConfList,
   gatewayFromResult,
   generatedConfList,
@@ -193,5 +194,16 @@ describe('routes and gateways from a CNI result', () => {
     assert.equal(gatewayFromResult(result, true), 'fd7d:c11d:4e7:7::1');
     assert.equal(gatewayFromResult({ cniVersion: '1.0.0', routes: [{ dst: '0.0.0.0/0' }] }, false), undefined);
     assert.equal(gatewayFromResult(undefined, false), undefined);
+  });
+});
+
+describe('chainHasIngressPolicy', () => {
+  test('a firewall plugin with same-bridge or isolated isolates its bridge; open, none or no firewall does not', () => {
+    const chain = (firewall: Record<string, unknown> | undefined) => ({ plugins: [{ type: 'bridge' }, ...(firewall ? [{ type: 'firewall', ...firewall }] : [])] });
+    assert.equal(chainHasIngressPolicy(chain({ ingressPolicy: 'same-bridge' })), true);
+    assert.equal(chainHasIngressPolicy(chain({ ingressPolicy: 'isolated' })), true);
+    assert.equal(chainHasIngressPolicy(chain({ ingressPolicy: 'open' })), false);
+    assert.equal(chainHasIngressPolicy(chain({})), false);
+    assert.equal(chainHasIngressPolicy(chain(undefined)), false);
   });
 });

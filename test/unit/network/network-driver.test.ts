@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir, rm } from 'node:fs/promises';
+import { chmod, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IP_PROTO, OPT } from '../../../src/docker/api.js';
 import { CniPluginError, PluginError } from '../../../src/errors.js';
@@ -395,6 +395,20 @@ describe('createEndpoint', () => {
     });
     const reply = await driver.join({ NetworkID: userNet, EndpointID: ep, SandboxKey: '', Options: {} });
     assert.equal(reply.Gateway, '10.232.7.1');
+  });
+
+  test('Join for a gateway-less chain (macvlan) with no gateway: DisableGatewayService, so Docker adds no docker_gwbridge', async () => {
+    const macvlan = join(h.binDir, 'macvlan');
+    await writeFile(macvlan, '#!/bin/false\n');
+    await chmod(macvlan, 0o755);
+    await h.writeConfList('20-mv.conflist', { cniVersion: '1.0.0', name: 'mvnet', plugins: [{ type: 'macvlan', master: 'eth0', ipam: { type: 'host-local', ranges: [[{ subnet: '10.232.9.0/24' }]] } }] });
+    const mvNet = hexId();
+    await driver.createNetwork(networkRequest(mvNet, { generic: { 'cni.network': 'mvnet' }, v4: [{ pool: '10.232.9.0/24' }] }));
+    const ep = hexId();
+    await driver.createEndpoint(endpointRequest(mvNet, ep, { address: '10.232.9.20/24' }));
+    const reply = await driver.join({ NetworkID: mvNet, EndpointID: ep, SandboxKey: '', Options: {} });
+    assert.equal(reply.Gateway, undefined);
+    assert.equal(reply.DisableGatewayService, true);
   });
 
   test('no address from Docker is INVALID_ARGUMENT before any CNI or netns work', async () => {
