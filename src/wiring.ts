@@ -4,7 +4,7 @@
  */
 import type { Server } from 'node:http';
 import { join } from 'node:path';
-import { CniRuntime, SpawnPluginExecutor, confListSubnets, loadConfListByName } from './cni/index.js';
+import { CniRuntime, SpawnPluginExecutor, confListSubnets, loadConfListByName, resultsDir } from './cni/index.js';
 import { ConfSync } from './confsync/conf-sync.js';
 import { writeStatus } from './confsync/status.js';
 import { runCommand as hostCommand } from './host/command.js';
@@ -30,6 +30,8 @@ import { EngineGuard } from './reconcile/engine-guard.js';
 import { Reconciler, type ReconcileTargets } from './reconcile/reconciler.js';
 import { driverNameOf, type Settings } from './settings.js';
 import { RecordStore } from './state/record-store.js';
+import { removeWriteLeftovers } from './util/atomic-file.js';
+import { CHAIN_IFNAME } from './names.js';
 import { acquireStateLock } from './state/state-lock.js';
 import { clusterHooks } from './cluster/hooks.js';
 import { ClusterIpamAdapter } from './cluster/ipam-adapter.js';
@@ -54,6 +56,8 @@ export interface PluginComponents {
     pools: RecordStore<PoolRecord>;
   };
 }
+
+const conflistBridgesDir = (stateDir: string): string => join(stateDir, 'bridges');
 
 /** Builds the drivers on the real host implementations, without serving. Used by `serve` and the CLI. */
 export function buildComponents(settings: Settings, logger: Logger, metrics: Metrics = noopMetrics, cluster?: ClusterRuntime): PluginComponents {
@@ -85,7 +89,7 @@ export function buildComponents(settings: Settings, logger: Logger, metrics: Met
     staging,
     links: new HostLinks(runCommand),
     firewall,
-    conflistBridges: new ConflistBridges(join(settings.stateDir, 'bridges'), new HostLinks(runCommand), runCommand, logger),
+    conflistBridges: new ConflistBridges(conflistBridgesDir(settings.stateDir), new HostLinks(runCommand), runCommand, logger),
     probePort: probeHostPort,
     engineProblem: () => engineGuard.problem(),
     logger,
@@ -130,6 +134,24 @@ export function buildComponents(settings: Settings, logger: Logger, metrics: Met
   return { settings, cni, network, ipam, staging, firewall, stores, engineGuard, docker, reconciler: reconcilerWithGrace(), reconcilerWithGrace };
 }
 
+/**
+ * A SIGKILL during an atomic write leaves its temp file behind; under the state
+ * lock and before serving nothing else writes these dirs, so any such file is a
+ * leftover of the previous run.
+ */
+async function removeKilledWrites(components: PluginComponents, logger: Logger): Promise<void> {
+  const dirs: Array<[string, (name: string) => boolean]> = [
+    [resultsDir(components.settings.cacheDir), (name) => name.endsWith(`-${CHAIN_IFNAME}`)],
+    ...[...Object.values(components.stores).map((store) => store.dir), conflistBridgesDir(components.settings.stateDir)].map(
+      (dir): [string, (name: string) => boolean] => [dir, (name) => name.endsWith('.json')],
+    ),
+  ];
+  for (const [dir, isTarget] of dirs) {
+    const removed = await removeWriteLeftovers(dir, isTarget);
+    if (removed.length > 0) logger.warn({ dir, removed }, 'removed temp files of writes a crash interrupted');
+  }
+}
+
 export interface RunningPlugin {
   components: PluginComponents;
   server: Server;
@@ -166,6 +188,7 @@ export async function startPlugin(settings: Settings, logger: Logger): Promise<R
     // No Docker call before serving: a dockerd that is starting waits on its
     // plugins (us) and would not answer. The first background pass asks it
     // (reconcile below), logs an unsupported engine, and CreateNetwork refuses.
+    await removeKilledWrites(components, logger);
     await components.ipam.init();
     await components.network.init();
     await components.staging.init();

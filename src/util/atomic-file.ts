@@ -1,6 +1,7 @@
 import { mkdir, readFile, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
+import { namesIn } from './dir.js';
 
 export interface AtomicWriteOptions {
   /** File mode; state is private to root by default. */
@@ -34,4 +35,21 @@ export async function readJsonIfExists<T>(path: string): Promise<T | undefined> 
 /** rm -f: removing something already gone is success. */
 export async function removeIfExists(path: string): Promise<void> {
   await rm(path, { force: true });
+}
+
+/**
+ * Removes the temp files write-file-atomic leaves next to a target when the
+ * process dies mid-write (`<target>.<number>`), for targets `isTarget` names.
+ * Only before anything writes to `dir`: an in-flight write's temp file looks
+ * the same. Returns the names removed.
+ */
+export async function removeWriteLeftovers(dir: string, isTarget: (name: string) => boolean): Promise<string[]> {
+  const removed: string[] = [];
+  for (const name of await namesIn(dir)) {
+    const target = /^(.+)\.\d+$/.exec(name)?.[1];
+    if (target === undefined || !isTarget(target)) continue;
+    await removeIfExists(join(dir, name));
+    removed.push(name);
+  }
+  return removed;
 }
