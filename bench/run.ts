@@ -35,6 +35,7 @@ function rssMb(pid: number | undefined): number {
 }
 
 await ensureTestImage();
+console.log(`# dockerd ${await docker(['version', '--format', '{{.Server.Version}}'])}, CNI plugins from ${process.env.CNI_PATH ?? '/opt/cni/bin:/usr/lib/cni'}, n=${n}, burst=${burst}\n`);
 const plugin = await startPlugin();
 const pid = plugin.child?.pid;
 const nets = { none: 'none', bridge: uniqueName('bench-bridge'), cniDockerIpam: uniqueName('bench-cni-dipam'), cniIpam: uniqueName('bench-cni') };

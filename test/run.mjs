@@ -6,7 +6,7 @@
 //                                          unit
 //                                          integration  x CNI plugins host (1.1.1), new (1.9.x)
 //                                          engine, managed on dockerd 20.10 (host plugins)
-//                                        (dockerd 28 with the new plugins: --engines=20.10,28)
+//                                          engine, managed on dockerd 28 (new plugins)
 //                                        then the engine that ran before is put back.
 //   node test/run.mjs unit engine        only those tiers, on the engine running now
 //                                        and the host plugins (no switching)
