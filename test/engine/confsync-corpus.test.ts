@@ -26,7 +26,7 @@ import {
   waitFor,
   type EngineScope,
 } from '../helpers/engine.js';
-import { assertServes, featureCase, testBridgeName, webServerCommand } from './features/feature-helpers.js';
+import { assertServes, featureCase, firewallSpeaks110, testBridgeName, webServerCommand } from './features/feature-helpers.js';
 
 const TEST_TIMEOUT = 120_000;
 const CORPUS = fileURLToPath(new URL('../fixtures/conflists/', import.meta.url));
@@ -168,6 +168,11 @@ describe('engine: the real-world conflist corpus as conf-dir networks', { skip }
             intervalMs: 300,
             what: `${first} to ping6 ${v6}`,
           });
+        }
+        // The firewall plugin's per-bridge isolation rules exist where it knows ingressPolicy, so their removal below is shown, not assumed.
+        const isolating = conflist.plugins.some((p) => p.type === 'firewall' && p.ingressPolicy === 'same-bridge');
+        if (isolating && (await firewallSpeaks110())) {
+          for (const bridge of bridges) assert.notDeepEqual(await rulesNaming(bridge), [], `no ingressPolicy rules name ${bridge} while in use`);
         }
         const containers = [first, second];
         if (hasPortmap(conflist)) {
