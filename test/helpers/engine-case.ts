@@ -123,10 +123,16 @@ export class EngineScope {
 
   /** Places a conflist in `confDir` for the duration of the test; returns its (network) name. */
   async placeConflist(confDir: string, plugins: object[], name = uniqueName('cnit-conf')): Promise<string> {
-    const file = join(confDir, `${name}.conflist`);
-    this.defer(`rm ${file}`, () => rm(file, { force: true }));
-    await writeFile(file, JSON.stringify({ cniVersion: '1.0.0', name, plugins }, null, 2));
+    await this.placeConflistFile(confDir, { cniVersion: '1.0.0', name, plugins });
     return name;
+  }
+
+  /** Places a whole conflist (e.g. a corpus fixture) as `<name>.conflist` for the duration of the test; returns its path. */
+  async placeConflistFile(confDir: string, conflist: { name: string } & Record<string, unknown>): Promise<string> {
+    const file = join(confDir, `${conflist.name}.conflist`);
+    this.defer(`rm ${file}`, () => rm(file, { force: true }));
+    await writeFile(file, JSON.stringify(conflist, null, 2));
+    return file;
   }
 
   /** Deletes a host link at the end of the test, e.g. the bridge of a user conflist, which is the user's and no plugin removes. */

@@ -4,9 +4,12 @@
  * container recipes. Everything only targets addresses on this host.
  */
 import { createSocket } from 'node:dgram';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { connect } from 'node:net';
 import { execa } from 'execa';
 import type { LeakIgnore } from '../../helpers/host-snapshot.js';
+import { CNI_BIN_DIRS } from '../../helpers/prereq.js';
 import { PLUGIN_ENTRY, TEST_IMAGE, docker, engineCase, sleep, type EngineScope, type PluginHandle } from '../../helpers/engine.js';
 
 /** A web server answering `GET /` with `body` on `port` (busybox httpd, PID 1, stops on SIGTERM). */
@@ -142,6 +145,19 @@ export function testBridgeName(hex: string): string {
 export async function containerRoutes(container: string, v6 = false): Promise<string[]> {
   const out = await docker(['exec', container, 'ip', ...(v6 ? ['-6'] : []), 'route']);
   return out.split('\n').map((l) => l.trim()).filter(Boolean);
+}
+
+/** The CNI_PATH the plugin under test searches (test/run.mjs sets it per matrix cell). */
+export function pluginDirs(): string[] {
+  return process.env.CNI_PATH ? process.env.CNI_PATH.split(':').filter(Boolean) : [...CNI_BIN_DIRS];
+}
+
+/** True when the firewall plugin the plugin under test finds speaks spec 1.1.0. */
+export async function firewallSpeaks110(): Promise<boolean> {
+  const dir = pluginDirs().find((d) => existsSync(join(d, 'firewall')));
+  if (!dir) return false;
+  const out = await execa(join(dir, 'firewall'), [], { env: { CNI_COMMAND: 'VERSION' }, input: '{"cniVersion":"1.0.0"}', reject: false });
+  return String(out.stdout).includes('"1.1.0"');
 }
 
 export { TEST_IMAGE };

@@ -24,8 +24,7 @@ import {
   uniqueName,
   waitFor,
 } from '../../helpers/engine.js';
-import { CNI_BIN_DIRS } from '../../helpers/prereq.js';
-import { featureCase, testBridgeName } from './feature-helpers.js';
+import { featureCase, firewallSpeaks110, pluginDirs, testBridgeName } from './feature-helpers.js';
 
 const TEST_TIMEOUT = 240_000;
 const skip = await engineSkipReason();
@@ -39,19 +38,6 @@ async function needsDocker28(t: TestContext): Promise<boolean> {
   if (major >= 28) return true;
   t.skip(`needs dockerd >= 28 (this is ${major})`);
   return false;
-}
-
-/** The CNI_PATH the plugin under test searches (test/run.mjs sets it per matrix cell). */
-function pluginDirs(): string[] {
-  return process.env.CNI_PATH ? process.env.CNI_PATH.split(':').filter(Boolean) : [...CNI_BIN_DIRS];
-}
-
-/** True when the firewall plugin the plugin under test finds speaks spec 1.1.0. */
-async function firewallSpeaks110(): Promise<boolean> {
-  const dir = pluginDirs().find((d) => existsSync(join(d, 'firewall')));
-  if (!dir) return false;
-  const out = await execa(join(dir, 'firewall'), [], { env: { CNI_COMMAND: 'VERSION' }, input: '{"cniVersion":"1.0.0"}', reject: false });
-  return String(out.stdout).includes('"1.1.0"');
 }
 
 const STAGE_1 = 'CNI-ISOLATION-STAGE-1';
