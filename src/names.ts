@@ -70,6 +70,9 @@ export function networkTag(networkId: string): string {
   return `dcni:${shortId(networkId)}`;
 }
 
+/** The host-wide lock (an abstract unix socket name) around every change of our iptables rules. */
+export const FIREWALL_HOST_LOCK = 'docker-cni/firewall';
+
 /** Network-ID prefixes of every network tag in an iptables-save dump. */
 export function networkTagsIn(saved: string): string[] {
   const out: string[] = [];

@@ -2,19 +2,25 @@ import type { Logger } from '../log.js';
 import { PluginError } from '../errors.js';
 import type { CommandRunner } from './command.js';
 import { assertLinkName } from './links.js';
-import { networkTag, networkTagsIn } from '../names.js';
+import { FIREWALL_HOST_LOCK, networkTag, networkTagsIn } from '../names.js';
 import { looksLikeCidr } from '../util/ip-math.js';
 import { KeyedLock } from '../util/keyed-lock.js';
+import { withHostLock } from '../util/host-lock.js';
 
 /**
  * Every change is a read (iptables-save), a computed diff and a write
  * (iptables-restore); two interleaved changes would each write a diff against
- * a stale read (duplicate jumps, a -D of a rule the other already deleted).
- * One queue per process, shared by every NetworkFirewall in it (driver,
- * startup rule sync, reconciler).
+ * a stale read (duplicate rules and jumps, a -D of a rule the other already
+ * deleted, which fails the whole restore). iptables-restore -w serialises
+ * only the write, so the read-diff-write holds a host-wide lock, shared with
+ * the other processes that change our rules (the CLI's gc next to the
+ * plugin, a managed and a host plugin side by side). Inside a process one
+ * queue, shared by every NetworkFirewall in it (driver, startup rule sync,
+ * reconciler), keeps it to one waiter on that lock.
  */
 const FIREWALL_QUEUE = new KeyedLock();
-const serially = <T>(work: () => Promise<T>): Promise<T> => FIREWALL_QUEUE.withLock('iptables', work);
+const serially = <T>(work: () => Promise<T>): Promise<T> =>
+  FIREWALL_QUEUE.withLock('iptables', () => withHostLock(FIREWALL_HOST_LOCK, work));
 
 /** Chains docker-cni owns. Shared by all networks; never removed (like CNI's shared CNI-* chains). */
 export const CHAINS = {
