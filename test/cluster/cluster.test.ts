@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import { isRoot, skipUnless } from '../helpers/prereq.js';
 import { dk, HOSTS, REPO, SIM_DIR, simDown, simUp, TEST_IMAGE, waitFor } from './sim.js';
 import { spawnSync } from 'node:child_process';
-import { memberKilled } from './faults.js';
+import { etcdDown, memberKilled } from './faults.js';
 import { thirtyAtOnce } from './many.js';
 import { ipOf, LEASE_TTL_S, ping, PLUGIN, removeSpanning, spanning } from './span.js';
 
@@ -92,4 +92,5 @@ describe('docker-cni across 3 hosts (swarm + etcd)', { skip }, () => {
 
   test('30 containers started at once across the hosts get unique addresses and leave nothing in etcd', thirtyAtOnce);
   test('an etcd member SIGKILLed: docker run and rm keep working on every host', memberKilled);
+  test('etcd wholly down: a new run fails naming etcd, running containers keep talking, runs work once etcd is back', etcdDown);
 });
