@@ -63,7 +63,9 @@ export class HostLease extends EventEmitter {
     try {
       await this.register();
     } catch (err) {
-      throw new ClusterError('HOST_FENCED', `host ${this.hostId} cannot confirm its etcd lease, so it hands out no address`, {
+      // Docker shows the user only this message, so it carries the reason (etcd unreachable, and how).
+      const reason = err instanceof Error ? err.message : String(err);
+      throw new ClusterError('HOST_FENCED', `host ${this.hostId} cannot confirm its etcd lease, so it hands out no address (${reason})`, {
         cause: err,
       });
     }

@@ -2,7 +2,8 @@
  * The multi-host tier: 3 simulated hosts (own netns, mount ns, dockerd and
  * containerd each) on one underlay, a 3-member etcd, a swarm, and the
  * managed plugin installed on every host. Run it alone, under the engine
- * lock:  flock /tmp/docker-cni-engine.lock node --import tsx --test test/cluster/
+ * lock:  flock /tmp/docker-cni-engine.lock node --import tsx --test --test-concurrency=1 test/cluster/cluster.test.ts
+ * (name the file: on Node 20 `--test test/cluster/` finds no .ts file and runs nothing).
  * Everything is torn down afterwards and checked gone.
  */
 import { after, before, describe, test } from 'node:test';
@@ -14,9 +15,13 @@ import { promisify } from 'node:util';
 import { isRoot, skipUnless } from '../helpers/prereq.js';
 import { dk, HOSTS, REPO, SIM_DIR, simDown, simUp, TEST_IMAGE, waitFor } from './sim.js';
 import { spawnSync } from 'node:child_process';
+import { etcdDown, memberKilled } from './faults.js';
+import { thirtyAtOnce } from './many.js';
+import { ipOf, LEASE_TTL_S, ping, PLUGIN, removeSpanning, spanning } from './span.js';
 
 const run = promisify(execFile);
-const PLUGIN = 'dcni-cluster:latest';
+/** Small blocks, so that 10 containers per host need several, claimed while the other hosts claim theirs. */
+const BLOCK_PREFIX_V4 = 29;
 const PLUGIN_DIR = `${SIM_DIR}-plugin`;
 
 const have = (file: string, args: string[]): boolean => spawnSync(file, args, { stdio: 'ignore' }).status === 0;
@@ -26,15 +31,6 @@ const skip = skipUnless([
   [have('/usr/bin/docker', ['image', 'inspect', TEST_IMAGE]), `image ${TEST_IMAGE} (test/fixtures/image/build.sh)`],
   [have('/usr/bin/docker', ['image', 'inspect', 'docker-cni/base:bookworm']), 'image docker-cni/base:bookworm (plugin/base-image)'],
 ]);
-
-const ipOf = async (i: number, container: string, network: string): Promise<string> =>
-  dk(i, ['inspect', '-f', `{{(index .NetworkSettings.Networks "${network}").IPAddress}}`, container]);
-
-const ping = async (i: number, container: string, target: string): Promise<boolean> =>
-  dk(i, ['exec', container, 'ping', '-c', '1', '-W', '1', target]).then(
-    () => true,
-    () => false,
-  );
 
 async function conflist(name: string, body: object): Promise<void> {
   for (const i of HOSTS) {
@@ -52,7 +48,11 @@ describe('docker-cni across 3 hosts (swarm + etcd)', { skip }, () => {
       timeout: 600_000,
       maxBuffer: 64 << 20,
     });
-    await simUp({ pluginDir: PLUGIN_DIR, pluginName: PLUGIN, pluginSettings: ['DOCKER_CNI_CLUSTER_LEASE_TTL=4'] });
+    await simUp({
+      pluginDir: PLUGIN_DIR,
+      pluginName: PLUGIN,
+      pluginSettings: [`DOCKER_CNI_CLUSTER_LEASE_TTL=${LEASE_TTL_S}`, `DOCKER_CNI_CLUSTER_BLOCK_PREFIX_V4=${BLOCK_PREFIX_V4}`],
+    });
   });
 
   after(async () => {
@@ -60,22 +60,6 @@ describe('docker-cni across 3 hosts (swarm + etcd)', { skip }, () => {
     await rm(PLUGIN_DIR, { recursive: true, force: true });
     assert.match(left, /left: 0 netns, 0 links/);
   });
-
-  // Swarm drops the IPAM settings of a local-scope driver's network (measured: every
-  // node fell back to Docker's default pools), so they come from a config-only
-  // network of the same settings on every node, as for macvlan.
-  const spanning = async (name: string, subnet: string, opts: string[]): Promise<void> => {
-    await Promise.all(
-      HOSTS.map((i) =>
-        dk(i, ['network', 'create', '--config-only', '--ipam-driver', PLUGIN, '--ipam-opt', 'cni.cluster=true', '--subnet', subnet, ...opts, `${name}-cfg`]),
-      ),
-    );
-    await dk(1, ['network', 'create', '-d', PLUGIN, '--scope', 'swarm', '--attachable', '--config-from', `${name}-cfg`, name]);
-  };
-  const removeSpanning = async (name: string): Promise<void> => {
-    await dk(1, ['network', 'rm', name]).catch(() => undefined);
-    await Promise.all(HOSTS.map((i) => dk(i, ['network', 'rm', `${name}-cfg`]).catch(() => undefined)));
-  };
 
   for (const mode of ['l2', 'routed'] as const) {
     test(`${mode}: containers on different hosts reach each other by IP and by name`, async () => {
@@ -105,4 +89,8 @@ describe('docker-cni across 3 hosts (swarm + etcd)', { skip }, () => {
       }
     });
   }
+
+  test('30 containers started at once across the hosts get unique addresses and leave nothing in etcd', thirtyAtOnce);
+  test('an etcd member SIGKILLed: docker run and rm keep working on every host', memberKilled);
+  test('etcd wholly down: a new run fails naming etcd, running containers keep talking, runs work once etcd is back', etcdDown);
 });

@@ -1,0 +1,60 @@
+/**
+ * Spanning networks of the cluster tier and what the tests read from them:
+ * container addresses, reachability, and each host's local pool state.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { clusterPoolId } from '../../src/cluster/keys.js';
+import { dk, HOSTS, SIM_DIR } from './sim.js';
+
+export const PLUGIN = 'dcni-cluster:latest';
+/** DOCKER_CNI_CLUSTER_LEASE_TTL of the tier's plugins. */
+export const LEASE_TTL_S = 4;
+
+/**
+ * Swarm drops the IPAM settings of a local-scope driver's network (measured: every
+ * node fell back to Docker's default pools), so they come from a config-only
+ * network of the same settings on every node, as for macvlan.
+ */
+export async function spanning(name: string, subnet: string, opts: string[]): Promise<void> {
+  await Promise.all(
+    HOSTS.map((i) =>
+      dk(i, ['network', 'create', '--config-only', '--ipam-driver', PLUGIN, '--ipam-opt', 'cni.cluster=true', '--subnet', subnet, ...opts, `${name}-cfg`]),
+    ),
+  );
+  await dk(1, ['network', 'create', '-d', PLUGIN, '--scope', 'swarm', '--attachable', '--config-from', `${name}-cfg`, name]);
+}
+
+export async function removeSpanning(name: string): Promise<void> {
+  await dk(1, ['network', 'rm', name]).catch(() => undefined);
+  await Promise.all(HOSTS.map((i) => dk(i, ['network', 'rm', `${name}-cfg`]).catch(() => undefined)));
+}
+
+export const ipOf = async (i: number, container: string, network: string): Promise<string> =>
+  dk(i, ['inspect', '-f', `{{(index .NetworkSettings.Networks "${network}").IPAddress}}`, container]);
+
+export const ping = async (i: number, container: string, target: string): Promise<boolean> =>
+  dk(i, ['exec', container, 'ping', '-c', '1', '-W', '1', target]).then(
+    () => true,
+    () => false,
+  );
+
+/** Removes containers on their hosts, ignoring ones already gone. */
+export async function removeAll(containers: ReadonlyArray<{ host: number; name: string }>): Promise<void> {
+  await Promise.all(containers.map((c) => dk(c.host, ['rm', '-f', c.name]).catch(() => undefined)));
+}
+
+/**
+ * The addresses host i's plugin has recorded as handed out in the cluster
+ * pool of `subnet` (its local state file; absent once the host released the pool).
+ */
+export async function localAddresses(i: number, subnet: string): Promise<string[]> {
+  const file = join(SIM_DIR, `host${i}`, 'state', 'cluster', 'pools', `${clusterPoolId(subnet)}.json`);
+  const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw err;
+  });
+  if (text === undefined) return [];
+  const pool = JSON.parse(text) as { addresses?: Record<string, string> };
+  return Object.keys(pool.addresses ?? {});
+}
