@@ -1,5 +1,5 @@
 import { pino, type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import { createRequire } from 'node:module';
 import type { Settings } from './settings.js';
 
 export type { Logger };
@@ -12,6 +12,8 @@ export type { Logger };
 export function createLogger(level: Settings['logLevel'], terminal = process.stdout.isTTY === true): Logger {
   const options = { level, base: { name: 'docker-cni' } };
   if (!terminal) return pino(options);
+  // Required only for a terminal: the plugin under dockerd or systemd never pays for the pretty printer.
+  const pretty = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
   return pino(options, pretty({ colorize: true, sync: true, ignore: 'pid,hostname,name', translateTime: 'SYS:HH:MM:ss.l' }));
 }
 

@@ -21,7 +21,7 @@ import { POOL_CODEC, type PoolRecord } from './ipam/pool-record.js';
 import type { Logger } from './log.js';
 import { instrumentCommandRunner, instrumentExecutor, recordGcReport } from './observability/instrument.js';
 import { parseMetricsListen, serveMetrics } from './observability/listener.js';
-import { createPromMetrics, noopMetrics, type Metrics } from './observability/metrics.js';
+import { noopMetrics, type Metrics } from './observability/metrics.js';
 import { NetworkDriver } from './network/network-driver.js';
 import { probeHostPort } from './host/ports.js';
 import { ENDPOINT_CODEC, NETWORK_CODEC, type EndpointRecord, type NetworkRecord } from './network/records.js';
@@ -35,7 +35,7 @@ import { CHAIN_IFNAME } from './names.js';
 import { acquireStateLock } from './state/state-lock.js';
 import { clusterHooks } from './cluster/hooks.js';
 import { ClusterIpamAdapter } from './cluster/ipam-adapter.js';
-import { createClusterRuntime, type ClusterRuntime } from './cluster/runtime.js';
+import type { ClusterRuntime } from './cluster/runtime.js';
 import { clusterEnabled, loadClusterSettings } from './cluster/settings.js';
 
 export interface PluginComponents {
@@ -152,6 +152,12 @@ async function removeKilledWrites(components: PluginComponents, logger: Logger):
   }
 }
 
+/** The etcd client (grpc, protobuf) is loaded only on hosts that configure a cluster: it would cost every other host ~20 MB of RSS. */
+async function loadClusterRuntime(...args: Parameters<typeof import('./cluster/runtime.js').createClusterRuntime>): Promise<ClusterRuntime> {
+  const { createClusterRuntime } = await import('./cluster/runtime.js');
+  return createClusterRuntime(...args);
+}
+
 export interface RunningPlugin {
   components: PluginComponents;
   server: Server;
@@ -165,7 +171,7 @@ export async function startPlugin(settings: Settings, logger: Logger): Promise<R
   // Gauges are read at scrape time, from the components built just below.
   const built: { components?: PluginComponents } = {};
   const prom = metricsListen
-    ? createPromMetrics({
+    ? (await import('./observability/prom-metrics.js')).createPromMetrics({
         networks: () => built.components?.network.listNetworks().length ?? 0,
         endpoints: () => built.components?.network.listEndpoints().length ?? 0,
         stagingNamespaces: () => built.components?.staging.size ?? 0,
@@ -180,7 +186,7 @@ export async function startPlugin(settings: Settings, logger: Logger): Promise<R
   let metricsServer: Server | undefined;
   try {
     const clusterSettings = loadClusterSettings();
-    cluster = clusterEnabled(clusterSettings) ? await createClusterRuntime(clusterSettings, settings.stateDir, logger) : undefined;
+    cluster = clusterEnabled(clusterSettings) ? await loadClusterRuntime(clusterSettings, settings.stateDir, logger) : undefined;
     // Before the network driver loads its networks, so their routes are announced to a running sync.
     await cluster?.start();
     components = buildComponents(settings, logger, metrics, cluster);

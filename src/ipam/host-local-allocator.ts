@@ -4,8 +4,9 @@
  * - A pool's addresses live in host-local's directory `<dataDir>/<PoolID>/`;
  *   the PoolID doubles as host-local's network name.
  * - Each address is allocated by running host-local ADD under a fresh
- *   allocation container ID, so host-local's files alone say who holds what;
- *   release reads that file back to know what to DEL.
+ *   allocation container ID, so host-local's files alone say who holds what.
+ * - Release removes the address's file after checking its holder, which is
+ *   all host-local's DEL does, without a spawn.
  * - The pool's gateway is passed to host-local as the range's gateway, which
  *   host-local never hands out.
  */
@@ -116,13 +117,10 @@ export class HostLocalAllocator implements AddressAllocator {
   async release(record: PoolRecord, addr: IpAddr): Promise<boolean> {
     const reservation = await this.store.reservationOf(record.poolId, addr);
     if (!reservation) return false;
-    const ip = formatIp(addr);
-    await this.runPlugin('DEL', this.netconf(record, true), { containerId: reservation.containerId, netns: HOST_LOCAL_NETNS, netnsOverride: true, ifName: reservation.ifName });
-    const after = await this.store.reservationOf(record.poolId, addr);
-    if (after && after.containerId === reservation.containerId && after.ifName === reservation.ifName) {
-      throw new PluginError('CNI_FAILED', `host-local DEL succeeded but ${ip} is still allocated to ${reservation.containerId}`);
-    }
-    this.logger.debug({ poolId: record.poolId, ip, containerId: reservation.containerId }, 'address released');
+    // In-process, not a host-local DEL: the result on disk is the same, and a
+    // container removal waits on ReleaseAddress, so the spawn was on Docker's path.
+    if (!(await this.store.removeReservation(record.poolId, addr, reservation))) return false;
+    this.logger.debug({ poolId: record.poolId, ip: formatIp(addr), containerId: reservation.containerId }, 'address released');
     return true;
   }
 

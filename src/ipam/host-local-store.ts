@@ -88,6 +88,28 @@ export class HostLocalStore {
     }
   }
 
+  /**
+   * Frees `addr` exactly as host-local's DEL does (it keeps no other per-address
+   * state): the file goes if it still names `holder`. Returns false if it was
+   * already gone. Unlinking one file needs no flock: host-local's ADD reserves
+   * with O_EXCL creates, so an address freed mid-scan is merely found free or taken.
+   */
+  async removeReservation(poolId: string, addr: IpAddr, holder: HostLocalReservation): Promise<boolean> {
+    const current = await this.reservationOf(poolId, addr);
+    if (!current) return false;
+    const path = join(this.poolDir(poolId), formatIp(addr));
+    if (current.containerId !== holder.containerId || current.ifName !== holder.ifName) {
+      throw new PluginError('CONFLICT', `host-local allocation ${path} now belongs to ${current.containerId}, not ${holder.containerId}`);
+    }
+    try {
+      await unlink(path);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw new PluginError('STATE_FAILED', `removing host-local allocation ${path}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
   /** Every address host-local has handed out in a pool (canonical IP string -> holder). */
   async reservations(poolId: string): Promise<Map<string, HostLocalReservation>> {
     const dir = this.poolDir(poolId);

@@ -9,6 +9,12 @@ import { assertPoolId, POOL_CODEC, type PoolRecord } from './pool-record.js';
  * an older release), and a record must name the pool it is filed under.
  */
 export class PoolCatalog {
+  /**
+   * Records this process has read or written. Only this process writes them (the
+   * state lock), so RequestAddress and ReleaseAddress need no disk read or decode.
+   */
+  private readonly cache = new Map<string, PoolRecord>();
+
   constructor(
     private readonly store: Store<PoolRecord>,
     private readonly logger: Logger,
@@ -33,6 +39,8 @@ export class PoolCatalog {
   /** The pool's record, or undefined if there is no such pool. */
   async get(poolId: string): Promise<PoolRecord | undefined> {
     assertPoolId(poolId);
+    const cached = this.cache.get(poolId);
+    if (cached) return cached;
     const raw = await this.store.get(poolId);
     if (raw === undefined) return undefined;
     let parsed: PoolRecord;
@@ -42,6 +50,7 @@ export class PoolCatalog {
       throw new PluginError('STATE_FAILED', `pool record ${poolId} is invalid: ${(err as Error).message}`);
     }
     if (parsed.poolId !== poolId) throw new PluginError('STATE_FAILED', `pool record ${poolId} is invalid: id mismatch`);
+    this.cache.set(poolId, parsed);
     return parsed;
   }
 
@@ -56,12 +65,16 @@ export class PoolCatalog {
     return (await this.store.get(poolId)) !== undefined;
   }
 
-  put(record: PoolRecord): Promise<void> {
-    return this.store.put(record.poolId, record);
+  async put(record: PoolRecord): Promise<void> {
+    // Dropped first: a failed write must not leave memory ahead of the disk.
+    this.cache.delete(record.poolId);
+    await this.store.put(record.poolId, record);
+    this.cache.set(record.poolId, POOL_CODEC.decode(record));
   }
 
-  delete(poolId: string): Promise<void> {
-    return this.store.delete(poolId);
+  async delete(poolId: string): Promise<void> {
+    this.cache.delete(poolId);
+    await this.store.delete(poolId);
   }
 }
 

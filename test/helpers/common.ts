@@ -9,6 +9,8 @@ import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const PLUGIN_ENTRY = join(REPO_ROOT, 'dist', 'cli', 'main.js');
+/** The node flags every launcher gives the plugin (plugin/entrypoint, the systemd unit, npm start). */
+export const PLUGIN_NODE_FLAGS = ['--max-semi-space-size=4'] as const;
 /** The 20.10 client matching the daemon; the newer one on PATH refuses some flags (reference section 2). */
 export const DOCKER_BIN = process.env.DOCKER_BIN ?? '/usr/bin/docker';
 export const TEST_IMAGE = process.env.DOCKER_CNI_TEST_IMAGE ?? 'docker-cni-test/busybox:latest';

@@ -11,7 +11,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { AUTO_POOL_V4, LEGACY_PLUGIN_DIR, PLUGIN_ENTRY, REPO_ROOT, lastLines, randomHex, waitFor } from './common.js';
+import { AUTO_POOL_V4, LEGACY_PLUGIN_DIR, PLUGIN_ENTRY, PLUGIN_NODE_FLAGS, REPO_ROOT, lastLines, randomHex, waitFor } from './common.js';
 import type { CommandResult } from './docker-cli.js';
 import { orphanStagingNetns, stagingNetnsOwner, stopChild } from './processes.js';
 
@@ -117,7 +117,7 @@ export class ChildPlugin {
   async start(): Promise<void> {
     if (this.running) throw new Error('plugin already running');
     const logFd = openSync(this.logFile, 'a');
-    const child = spawn(process.execPath, [PLUGIN_ENTRY, 'serve', ...this.settingFlags(), '--log-level', 'debug'], {
+    const child = spawn(process.execPath, [...PLUGIN_NODE_FLAGS, PLUGIN_ENTRY, 'serve', ...this.settingFlags(), '--log-level', 'debug'], {
       cwd: REPO_ROOT,
       stdio: ['ignore', logFd, logFd],
       env: this.env(),

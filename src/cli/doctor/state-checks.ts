@@ -2,7 +2,6 @@
 import { existsSync } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import Docker from 'dockerode';
 import { silentLogger } from '../../log.js';
 import type { Settings } from '../../settings.js';
 import { buildComponents } from '../../wiring.js';
@@ -51,8 +50,10 @@ export async function stateDirFindings(settings: Settings): Promise<Finding[]> {
 }
 
 export async function dockerFindings(settings: Settings): Promise<{ findings: Finding[]; reachable: boolean }> {
-  const docker = new Docker({ socketPath: settings.dockerSocket, timeout: 5_000 });
   try {
+    // Loaded here, not at the top: `docker-cni serve` shares this module graph, and the plugin process stays lean without dockerode.
+    const { default: Docker } = await import('dockerode');
+    const docker = new Docker({ socketPath: settings.dockerSocket, timeout: 5_000 });
     const version = await docker.version();
     return { findings: [ok('docker', settings.dockerSocket, `dockerd ${version.Version} (API ${version.ApiVersion})`)], reachable: true };
   } catch (err) {

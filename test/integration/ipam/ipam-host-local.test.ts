@@ -79,6 +79,19 @@ describe('IpamDriver with the real host-local', { skip }, () => {
     assert.deepEqual(afterRelease, files.filter((f) => f !== victim).concat(ipOf(requested.Address)).sort());
     await driver.releaseAddress({ PoolID: pool.PoolID, Address: victim }); // idempotent
 
+    // The release is done in-process; real host-local, run as another tool would, must see the address as free,
+    // and docker-cni must then respect that tool's reservation.
+    const foreign = { containerId: 'other-tool-0001', netns: '/proc/self/ns/net', netnsOverride: true, ifName: 'eth0', args: [['IgnoreUnknown', '1'], ['IP', victim]] as Array<[string, string]> };
+    const netconf = { cniVersion: '1.0.0', name: pool.PoolID, ipam: { type: 'host-local', dataDir, ranges: [[{ subnet, gateway: ipOf(gateway.Address) }]] } };
+    const taken = await runner.execIpam('ADD', netconf, foreign);
+    assert.equal(taken?.ips?.[0]?.address, `${victim}/24`);
+    await assert.rejects(
+      driver.requestAddress({ PoolID: pool.PoolID, Address: victim }),
+      (err: PluginError) => err.code === 'CONFLICT' && /already in use/.test(err.message),
+    );
+    await runner.execIpam('DEL', netconf, foreign);
+    assert.deepEqual((await readdir(poolDir)).sort(), afterRelease, "host-local's DEL of its holder left docker-cni's files alone");
+
     for (const address of [...allocated, requested.Address, gateway.Address]) {
       await driver.releaseAddress({ PoolID: pool.PoolID, Address: ipOf(address) });
     }

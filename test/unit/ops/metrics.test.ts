@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { PluginError } from '../../../src/errors.js';
 import { instrumentCommandRunner, instrumentExecutor, recordGcReport } from '../../../src/observability/instrument.js';
 import { parseMetricsListen } from '../../../src/observability/listener.js';
-import { createPromMetrics } from '../../../src/observability/metrics.js';
+import { createPromMetrics } from '../../../src/observability/prom-metrics.js';
 import { parsePrometheus } from '../../helpers/prometheus.js';
 
 async function scrape(registry: { metrics(): Promise<string> }): Promise<Map<string, number>> {
