@@ -5,14 +5,21 @@
  *  2. 50 `docker run -d` at once and their `docker rm -f` at once, bridge vs docker-cni, with the
  *     plugin's peak RSS sampled during the burst;
  *  3. per-call plugin time split into CNI exec and our own overhead, from the plugin's debug log;
- *  4. the plugin API without dockerd at 10/100/1,000 endpoints and startup with 1,000 (bench/scale.ts).
+ *  4. the plugin API without dockerd at 10/100/1,000 endpoints and startup with 1,000 (bench/scale.ts);
+ *  5. the samples, kept per engine in bench/samples.json, plotted to bench/docker-run.png (bench/plot.ts).
+ * The per-call split is taken from the sequential runs only: in a burst of 50 on a few CPUs every call
+ * mostly waits for a CPU, which says nothing about the plugin's own cost.
  * Bounded: n <= 200, burst <= 50, every docker call has the harness timeout.
  *   node --import tsx bench/run.ts [n] [burst]
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { docker, ensureTestImage, freeSubnet, startPlugin, TEST_IMAGE, uniqueName } from '../test/helpers/engine.js';
 import { scaleBench } from './scale.js';
+import { plotSamples, type EngineSamples } from './plot.js';
 import { fmt, median, p90 } from './stats.js';
 
 const n = Math.min(Math.max(Number(process.argv[2] ?? 30) || 30, 3), 200);
@@ -35,7 +42,10 @@ function rssMb(pid: number | undefined): number {
 }
 
 await ensureTestImage();
-console.log(`# dockerd ${await docker(['version', '--format', '{{.Server.Version}}'])}, CNI plugins from ${process.env.CNI_PATH ?? '/opt/cni/bin:/usr/lib/cni'}, n=${n}, burst=${burst}\n`);
+const engine = await docker(['version', '--format', '{{.Server.Version}}']);
+const cniPlugins = process.env.CNI_PATH ?? '/opt/cni/bin:/usr/lib/cni';
+console.log(`# dockerd ${engine}, CNI plugins from ${cniPlugins}, n=${n}, burst=${burst}\n`);
+const samples: EngineSamples = { engine: `dockerd ${engine}`, cniPlugins, date: new Date().toISOString(), dockerRun: {}, burst: { size: burst, start: {}, remove: {} } };
 const plugin = await startPlugin();
 const pid = plugin.child?.pid;
 const nets = { none: 'none', bridge: uniqueName('bench-bridge'), cniDockerIpam: uniqueName('bench-cni-dipam'), cniIpam: uniqueName('bench-cni') };
@@ -54,6 +64,9 @@ try {
   for (let i = 0; i < n; i++) {
     for (const [key, net] of Object.entries(nets)) times[key]!.push(await run(net));
   }
+  samples.dockerRun = times;
+  /** Where the plugin's log stood when the bursts began: the split below reads only what comes before. */
+  const sequentialLogBytes = plugin.logFile ? statSync(plugin.logFile).size : 0;
   const bridge = median(times.bridge!);
   console.log(`## docker run --rm ${TEST_IMAGE} true: n=${n} each, interleaved (ms)`);
   console.log('| network | median | p90 | ratio to bridge |\n|---|---|---|---|');
@@ -69,6 +82,8 @@ try {
     const start = await timed(() => Promise.all(names.map((name) => docker(['run', '-d', '--name', name, '--network', net, TEST_IMAGE, 'sleep', '60']))));
     const remove = await timed(() => Promise.all(names.map((name) => docker(['rm', '-f', name]))));
     containers.length = 0;
+    (samples.burst!.start[key] ??= []).push(start);
+    (samples.burst!.remove[key] ??= []).push(remove);
     console.log(`| ${key} | ${fmt(start)} | ${fmt(remove)} |`);
   }
   clearInterval(sampler);
@@ -78,7 +93,8 @@ try {
     const rpc: Record<string, number[]> = {};
     const cniAdd: number[] = [];
     const move: number[] = [];
-    for (const line of readFileSync(plugin.logFile, 'utf8').split('\n')) {
+    const sequentialLog = readFileSync(plugin.logFile).subarray(0, sequentialLogBytes).toString('utf8');
+    for (const line of sequentialLog.split('\n')) {
       const m = /"rpc":"(NetworkDriver\.(?:CreateEndpoint|DeleteEndpoint)|IpamDriver\.(?:RequestAddress|ReleaseAddress))".*"ms":([0-9.]+)/.exec(line);
       if (m) (rpc[m[1]!] ??= []).push(Number(m[2]));
       const phases = /"phases":(\{[^}]*\})/.exec(line);
@@ -88,7 +104,7 @@ try {
         if (p.move !== undefined) move.push(p.move);
       }
     }
-    console.log('\n## plugin time per call (median ms, from its log)');
+    console.log('\n## plugin time per call (median ms, from its log, sequential runs only)');
     for (const [name, values] of Object.entries(rpc)) console.log(`- ${name}: ${fmt(median(values))} over ${values.length} calls`);
     const create = median(rpc['NetworkDriver.CreateEndpoint'] ?? []);
     const own = create - median(cniAdd) - median(move);
@@ -106,3 +122,13 @@ console.log('\n## plugin API without dockerd (fake CNI, state on disk)');
 for (const [size, ms] of Object.entries(scale.perSize)) console.log(`- endpoint life at ${size} endpoints: ${fmt(ms)} ms median`);
 console.log(`- ratio 1000/10: ${(scale.perSize[1000]! / scale.perSize[10]!).toFixed(3)}`);
 console.log(`- startup with 1000 persisted endpoints: ${fmt(scale.startupMs)} ms`);
+
+// One entry per engine: a run on another engine adds to the file, a rerun replaces its own entry.
+const benchDir = dirname(fileURLToPath(import.meta.url));
+const samplesFile = join(benchDir, 'samples.json');
+const earlier = await readFile(samplesFile, 'utf8').then((text) => JSON.parse(text) as EngineSamples[], () => []);
+const all = [...earlier.filter((entry) => entry.engine !== samples.engine), samples].sort((a, b) => a.engine.localeCompare(b.engine));
+await writeFile(samplesFile, `${JSON.stringify(all, null, 1)}\n`);
+const png = join(benchDir, 'docker-run.png');
+await plotSamples(all, png);
+console.log(`\nsamples: ${samplesFile} (${all.map((entry) => entry.engine).join(', ')}); plot: ${png}`);
