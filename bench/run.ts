@@ -41,6 +41,19 @@ function rssMb(pid: number | undefined): number {
   }
 }
 
+/** CPU ms a process used itself and through its reaped children (CNI plugins, ip), from /proc (clock ticks of 10 ms). */
+function cpuMs(pid: number | undefined): { self: number; children: number } {
+  if (!pid) return { self: NaN, children: NaN };
+  try {
+    // Fields after the ")" that closes the command name: utime is the 12th, then stime, cutime, cstime.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ').map(Number);
+    return { self: (fields[11]! + fields[12]!) * 10, children: (fields[13]! + fields[14]!) * 10 };
+  } catch {
+    return { self: NaN, children: NaN };
+  }
+}
+const dockerdPid = (): number | undefined => Number(readFileSync('/var/run/docker.pid', 'utf8').trim()) || undefined;
+
 await ensureTestImage();
 const engine = await docker(['version', '--format', '{{.Server.Version}}']);
 const cniPlugins = process.env.CNI_PATH ?? '/opt/cni/bin:/usr/lib/cni';
@@ -73,18 +86,23 @@ try {
   for (const [key, values] of Object.entries(times)) console.log(`| ${key} | ${fmt(median(values))} | ${fmt(p90(values))} | ${(median(values) / bridge).toFixed(3)} |`);
 
   console.log(`\n## ${burst} containers at once (docker run -d, then docker rm -f), ms`);
-  console.log('| network | start all | remove all |\n|---|---|---|');
+  console.log('| network | start all | remove all | CPU ms per container: dockerd | plugin | its children (CNI plugins, ip) |\n|---|---|---|---|---|---|');
   let peak = rssMb(pid);
   const sampler = setInterval(() => (peak = Math.max(peak, rssMb(pid))), 25);
   for (const [key, net] of [['bridge', nets.bridge], ['cniIpam', nets.cniIpam], ['cniDockerIpam', nets.cniDockerIpam], ['bridge', nets.bridge]] as const) {
     const names = Array.from({ length: burst }, () => uniqueName('bench-burst'));
     containers.push(...names);
+    const [dockerdBefore, pluginBefore] = [cpuMs(dockerdPid()), cpuMs(pid)];
     const start = await timed(() => Promise.all(names.map((name) => docker(['run', '-d', '--name', name, '--network', net, TEST_IMAGE, 'sleep', '60']))));
     const remove = await timed(() => Promise.all(names.map((name) => docker(['rm', '-f', name]))));
     containers.length = 0;
     (samples.burst!.start[key] ??= []).push(start);
     (samples.burst!.remove[key] ??= []).push(remove);
-    console.log(`| ${key} | ${fmt(start)} | ${fmt(remove)} |`);
+    const [dockerdAfter, pluginAfter] = [cpuMs(dockerdPid()), cpuMs(pid)];
+    const per = (after: number, before: number): string => fmt((after - before) / burst);
+    console.log(
+      `| ${key} | ${fmt(start)} | ${fmt(remove)} | ${per(dockerdAfter.self, dockerdBefore.self)} | ${per(pluginAfter.self, pluginBefore.self)} | ${per(pluginAfter.children, pluginBefore.children)} |`,
+    );
   }
   clearInterval(sampler);
   console.log(`\nplugin RSS: ${fmt(peak)} MB peak during the bursts; ${fmt(rssMb(pid))} MB after`);

@@ -160,7 +160,7 @@ export async function listCacheEntries(
       }
       throw err;
     }
-    // Only a file named after its own fields is an entry (write-file-atomic's temp files are not).
+    // Only a file named after its own fields is an entry (writeFileAtomically's temp files are not).
     if (name !== `${entry.networkName}-${entry.containerId}-${entry.ifName}`) continue;
     if (filter.networkName !== undefined && entry.networkName !== filter.networkName) continue;
     if (filter.containerId !== undefined && entry.containerId !== filter.containerId) continue;
