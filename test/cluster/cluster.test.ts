@@ -16,7 +16,10 @@ import { isRoot, skipUnless } from '../helpers/prereq.js';
 import { dk, HOSTS, REPO, SIM_DIR, simDown, simUp, TEST_IMAGE, waitFor } from './sim.js';
 import { spawnSync } from 'node:child_process';
 import { etcdDown, memberKilled } from './faults.js';
+import { hostLeft } from './host-left.js';
 import { thirtyAtOnce } from './many.js';
+import { pluginKilled } from './plugin-kill.js';
+import { swarmService } from './service.js';
 import { ipOf, LEASE_TTL_S, ping, PLUGIN, removeSpanning, spanning } from './span.js';
 
 const run = promisify(execFile);
@@ -91,6 +94,10 @@ describe('docker-cni across 3 hosts (swarm + etcd)', { skip }, () => {
   }
 
   test('30 containers started at once across the hosts get unique addresses and leave nothing in etcd', thirtyAtOnce);
+  test('a 3-replica dnsrr swarm service, one task per host: a client reaches every task by tasks.<svc>; removal leaves nothing', swarmService);
+  test("host2's docker-cni SIGKILLed during churn: dockerd restarts it and nothing leaks", pluginKilled);
   test('an etcd member SIGKILLed: docker run and rm keep working on every host', memberKilled);
   test('etcd wholly down: a new run fails naming etcd, running containers keep talking, runs work once etcd is back', etcdDown);
+  // Last: it freezes host3 and resumes it; later tests would otherwise depend on its recovery.
+  test("host3 leaves (frozen, containers killed): its blocks are taken only once its lease expired and another host needs one", hostLeft);
 });
