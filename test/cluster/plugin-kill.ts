@@ -12,7 +12,7 @@ import type { TestContext } from 'node:test';
 import { ClusterKeys, clusterPoolId } from '../../src/cluster/keys.js';
 import { etcdGet } from './etcd.js';
 import { pluginLeftovers } from './leftovers.js';
-import { pluginPid, stagingLeft } from './plugin-proc.js';
+import { pluginPid, stagingLinks } from './plugin-proc.js';
 import { dk, SIM_DIR, TEST_IMAGE, waitFor } from './sim.js';
 import { ipOf, localAddresses, ping, removeAll, removeSpanning, spanning } from './span.js';
 
@@ -104,7 +104,7 @@ export async function pluginKilled(t: TestContext): Promise<void> {
     await waitFor('no container netns left on host2', async () => JSON.stringify(await dockerNetns(HOST)) === before, 150_000).catch(async (err: Error) => {
       throw new Error(`${err.message}; before: ${before}, now: ${JSON.stringify(await dockerNetns(HOST))}`);
     });
-    assert.deepEqual(await stagingLeft(HOST), [], 'no staging netns left in host2 plugin');
+    assert.deepEqual(await stagingLinks(HOST), [], "no half-made link in host2 plugin's staging netns");
 
     // The other hosts never noticed.
     for (const [n, c] of steady.entries()) assert.ok((await localAddresses(c.host, subnet)).includes(steadyIps[n]!), `${c.name} keeps its address`);

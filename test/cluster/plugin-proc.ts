@@ -28,10 +28,23 @@ export async function pluginPid(i: number): Promise<number | undefined> {
   return undefined;
 }
 
-/** Staging netns the plugin on host i left under /run/netns of its own mount namespace. */
-export async function stagingLeft(i: number): Promise<string[]> {
+/**
+ * Links left in the staging netns of host i's plugin (under /run/netns of its
+ * own mount namespace). The plugin keeps idle staging namespaces for reuse, so
+ * they may exist; one holding anything but `lo` is a half-made attachment.
+ */
+export async function stagingLinks(i: number): Promise<string[]> {
   const pid = await pluginPid(i);
   if (pid === undefined) throw new Error(`host${i}: plugin not running`);
-  const names = await readdir(`/proc/${pid}/root/run/netns`).catch(() => [] as string[]);
-  return names.filter((n) => n.startsWith('dcni-stage-'));
+  const dir = `/proc/${pid}/root/run/netns`;
+  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.startsWith('dcni-stage-'));
+  const found: string[] = [];
+  for (const name of names) {
+    const { stdout } = await run('nsenter', [`--net=${dir}/${name}`, 'ip', '-br', 'link'], { timeout: 30_000 });
+    for (const line of stdout.split('\n')) {
+      const link = line.split(/\s+/)[0] ?? '';
+      if (link !== '' && link !== 'lo') found.push(`${name}: ${link}`);
+    }
+  }
+  return found;
 }
