@@ -26,11 +26,14 @@ const run = promisify(execFile);
 /** Small blocks, so that 10 containers per host need several, claimed while the other hosts claim theirs. */
 const BLOCK_PREFIX_V4 = 29;
 const PLUGIN_DIR = `${SIM_DIR}-plugin`;
+const RECONCILE_MS = 10_000;
 
 const have = (file: string, args: string[]): boolean => spawnSync(file, args, { stdio: 'ignore' }).status === 0;
 const skip = skipUnless([
   [isRoot(), 'root'],
   [have('/usr/bin/etcd', ['--version']), 'etcd (Debian etcd-server)'],
+  [have('ctr', ['--version']), 'ctr (Debian containerd)'],
+  [have('nsenter', ['--version']), 'nsenter (util-linux)'],
   [have('/usr/bin/docker', ['image', 'inspect', TEST_IMAGE]), `image ${TEST_IMAGE} (test/fixtures/image/build.sh)`],
   [have('/usr/bin/docker', ['image', 'inspect', 'docker-cni/base:bookworm']), 'image docker-cni/base:bookworm (plugin/base-image)'],
 ]);
@@ -54,7 +57,12 @@ describe('docker-cni across 3 hosts (swarm + etcd)', { skip }, () => {
     await simUp({
       pluginDir: PLUGIN_DIR,
       pluginName: PLUGIN,
-      pluginSettings: [`DOCKER_CNI_CLUSTER_LEASE_TTL=${LEASE_TTL_S}`, `DOCKER_CNI_CLUSTER_BLOCK_PREFIX_V4=${BLOCK_PREFIX_V4}`],
+      pluginSettings: [
+        `DOCKER_CNI_CLUSTER_LEASE_TTL=${LEASE_TTL_S}`,
+        `DOCKER_CNI_CLUSTER_BLOCK_PREFIX_V4=${BLOCK_PREFIX_V4}`,
+        // The background reconciler removes what a killed plugin half made (plugin-kill.ts); 60 s by default.
+        `DOCKER_CNI_RECONCILE_INTERVAL_MS=${RECONCILE_MS}`,
+      ],
     });
   });
 
