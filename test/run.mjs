@@ -117,8 +117,12 @@ function planCells(args) {
       if (tiers.includes(tier)) cells.push({ tier, engine, plugins: tier === 'managed' ? undefined : plugins, files: filesOf(tier) });
     }
   }
-  // The simulated hosts run /usr/bin/dockerd (20.10); the main engine only builds the plugin and lends the image.
-  if (tiers.includes('cluster')) cells.push({ tier: 'cluster', engine: wholeMatrix || engines ? '20.10' : undefined, files: filesOf('cluster') });
+  // The simulated hosts run /usr/bin/dockerd (20.10), so the cell belongs to the 20.10 engine of the matrix;
+  // the main engine only builds the plugin and lends the test image.
+  const clusterEngine = wholeMatrix || engines ? cellEngines.find((e) => e === '20.10') : undefined;
+  if (tiers.includes('cluster') && (clusterEngine || !(wholeMatrix || engines))) {
+    cells.push({ tier: 'cluster', engine: clusterEngine, files: filesOf('cluster') });
+  }
   return { cells: cells.filter((cell) => cell.files.length > 0), tiers, pathFilters };
 }
 

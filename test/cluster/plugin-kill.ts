@@ -101,10 +101,11 @@ export async function pluginKilled(t: TestContext): Promise<void> {
         throw new Error(`${err.message}; left: ${(await pluginLeftovers(HOST)).join(', ')}`);
       },
     );
-    // dockerd unmounts a removed sandbox's netns at once but deletes its file in a garbage collection every minute.
-    const before = JSON.stringify(netnsBefore);
-    await waitFor('no container netns left on host2', async () => JSON.stringify(await dockerNetns(HOST)) === before, 150_000).catch(async (err: Error) => {
-      throw new Error(`${err.message}; before: ${before}, now: ${JSON.stringify(await dockerNetns(HOST))}`);
+    // dockerd unmounts a removed sandbox's netns at once but deletes its file in a garbage collection every
+    // minute (so earlier tests' files may still be in netnsBefore, and go meanwhile).
+    const added = async (): Promise<string[]> => (await dockerNetns(HOST)).filter((n) => !netnsBefore.includes(n));
+    await waitFor('no container netns left on host2', async () => (await added()).length === 0, 150_000).catch(async (err: Error) => {
+      throw new Error(`${err.message}; left: ${(await added()).join(' ')}`);
     });
     assert.deepEqual(await stagingLinks(HOST), [], "no half-made link in host2 plugin's staging netns");
 
