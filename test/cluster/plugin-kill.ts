@@ -13,7 +13,7 @@ import { ClusterKeys, clusterPoolId } from '../../src/cluster/keys.js';
 import { etcdGet } from './etcd.js';
 import { pluginLeftovers } from './leftovers.js';
 import { pluginPid, stagingLinks } from './plugin-proc.js';
-import { dk, SIM_DIR, TEST_IMAGE, waitFor } from './sim.js';
+import { dk, inHost, SIM_DIR, TEST_IMAGE, waitFor } from './sim.js';
 import { ipOf, localAddresses, ping, removeAll, removeSpanning, spanning } from './span.js';
 
 const HOST = 2;
@@ -40,6 +40,10 @@ async function churnWorker(w: number, net: string, deadline: number, churn: Chur
   }
 }
 
+/** Host links (`dc<13 hex>`) in host i's netns: made by CreateEndpoint, gone once Docker moved them into the container. */
+const hostLinks = async (i: number): Promise<string[]> =>
+  (await inHost(i, 'ip', ['-br', 'link'])).split('\n').filter((l) => /^dc[0-9a-f]{13}[@\s]/.test(l));
+
 const dockerNetns = async (i: number): Promise<string[]> =>
   (await readdir(join(SIM_DIR, `host${i}`, 'exec', 'netns')).catch(() => [] as string[])).sort();
 
@@ -64,9 +68,13 @@ export async function pluginKilled(t: TestContext): Promise<void> {
     const deadline = Date.now() + CHURN_MS;
     const workers = Promise.all(Array.from({ length: WORKERS }, (_, w) => churnWorker(w, net, deadline, churn)));
     await waitFor('churn under way', async () => churn.started >= 2, 60_000);
+    // Aim the kill into an attachment: a host link exists from CreateEndpoint until Docker moves it at Join.
+    // Polled back to back (each `ip` call takes a few ms), bounded by count and time.
+    let midCall = false;
+    for (let n = 0, end = Date.now() + 20_000; n < 2000 && Date.now() < end && !midCall; n++) midCall = (await hostLinks(HOST)).length > 0;
     process.kill(victim, 'SIGKILL');
     const killedAt = Date.now();
-    t.diagnostic(`SIGKILLed host2's plugin (pid ${victim}) after ${churn.started} runs`);
+    t.diagnostic(`SIGKILLed host2's plugin (pid ${victim}) after ${churn.started} runs${midCall ? ', with a host link mid-attachment' : ''}`);
     await workers;
     const back = await waitFor('dockerd restarts the plugin', async () => {
       const pid = await pluginPid(HOST);
