@@ -78,10 +78,12 @@ try {
   for (const net of nets) await runMs(net); // warm caches
   for (let i = 0; i < runs; i++) for (const net of nets) results[net]!.run.push(await runMs(net));
   console.log(`runs per network: ${runs}`);
-  console.log('network     ping RTT avg (ms)   docker run median (ms)');
+  console.log('network     ping RTT avg (ms)   docker run median (ms)   vs overlay (RTT, run)');
+  const base = results['b-overlay']!;
   for (const net of nets) {
     const r = results[net]!;
-    console.log(`${net.padEnd(12)}${r.rtt.toFixed(3).padStart(12)}${median(r.run).toFixed(0).padStart(22)}`);
+    const ratio = `${(r.rtt / base.rtt).toFixed(2)}x, ${(median(r.run) / median(base.run)).toFixed(2)}x`;
+    console.log(`${net.padEnd(12)}${r.rtt.toFixed(3).padStart(12)}${median(r.run).toFixed(0).padStart(22)}${ratio.padStart(24)}`);
   }
 } finally {
   console.log(await simDown());

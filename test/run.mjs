@@ -7,6 +7,7 @@
 //                                          integration  x CNI plugins host (1.1.1), new (1.9.x)
 //                                          engine, managed on dockerd 20.10 (host plugins)
 //                                          engine, managed on dockerd 28 (new plugins)
+//                                          cluster on dockerd 20.10 (3 simulated hosts)
 //                                        then the engine that ran before is put back.
 //   node test/run.mjs unit engine        only those tiers, on the engine running now
 //                                        and the host plugins (no switching)
@@ -16,7 +17,8 @@
 //
 // Tiers: unit, integration, engine (test/<tier>/**, against the plugin the
 // engine harness runs itself), managed (the engine suite against the managed
-// plugin; see test/managed-tier.mjs).
+// plugin; see test/managed-tier.mjs), cluster (test/cluster/: 3 simulated hosts,
+// each with its own dockerd 20.10, etcd and a swarm; about 4 minutes).
 //
 // Engine switching needs root and stops whatever dockerd answers on
 // /var/run/docker.sock; run it under the machine's engine lock. A cell whose
@@ -42,7 +44,7 @@ import { skipLedger } from './allowed-skips.mjs';
 import { DEFAULT_ENGINES, ENGINES, ENGINE_PLUGIN_SET, PLUGIN_SETS, currentEngine, engineEnv, engineMissing, pluginSet, scopedEnv, switchEngine } from './engines/matrix.mjs';
 import { MANAGED_EXCLUDED, runManagedTier } from './managed-tier.mjs';
 
-const TIERS = ['unit', 'integration', 'engine', 'managed'];
+const TIERS = ['unit', 'integration', 'engine', 'managed', 'cluster'];
 /** Last-resort guard against a hung test, per test (ms). */
 const TEST_TIMEOUT_MS = 900_000;
 const INNER_ENV = 'DOCKER_CNI_TEST_RUNNER_INNER';
@@ -114,6 +116,12 @@ function planCells(args) {
     for (const tier of ['engine', 'managed']) {
       if (tiers.includes(tier)) cells.push({ tier, engine, plugins: tier === 'managed' ? undefined : plugins, files: filesOf(tier) });
     }
+  }
+  // The simulated hosts run /usr/bin/dockerd (20.10), so the cell belongs to the 20.10 engine of the matrix;
+  // the main engine only builds the plugin and lends the test image.
+  const clusterEngine = wholeMatrix || engines ? cellEngines.find((e) => e === '20.10') : undefined;
+  if (tiers.includes('cluster') && (clusterEngine || !(wholeMatrix || engines))) {
+    cells.push({ tier: 'cluster', engine: clusterEngine, files: filesOf('cluster') });
   }
   return { cells: cells.filter((cell) => cell.files.length > 0), tiers, pathFilters };
 }

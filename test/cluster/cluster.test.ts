@@ -16,18 +16,24 @@ import { isRoot, skipUnless } from '../helpers/prereq.js';
 import { dk, HOSTS, REPO, SIM_DIR, simDown, simUp, TEST_IMAGE, waitFor } from './sim.js';
 import { spawnSync } from 'node:child_process';
 import { etcdDown, memberKilled } from './faults.js';
+import { hostLeft } from './host-left.js';
 import { thirtyAtOnce } from './many.js';
+import { pluginKilled } from './plugin-kill.js';
+import { swarmService } from './service.js';
 import { ipOf, LEASE_TTL_S, ping, PLUGIN, removeSpanning, spanning } from './span.js';
 
 const run = promisify(execFile);
 /** Small blocks, so that 10 containers per host need several, claimed while the other hosts claim theirs. */
 const BLOCK_PREFIX_V4 = 29;
 const PLUGIN_DIR = `${SIM_DIR}-plugin`;
+const RECONCILE_MS = 10_000;
 
 const have = (file: string, args: string[]): boolean => spawnSync(file, args, { stdio: 'ignore' }).status === 0;
 const skip = skipUnless([
   [isRoot(), 'root'],
   [have('/usr/bin/etcd', ['--version']), 'etcd (Debian etcd-server)'],
+  [have('ctr', ['--version']), 'ctr (Debian containerd)'],
+  [have('nsenter', ['--version']), 'nsenter (util-linux)'],
   [have('/usr/bin/docker', ['image', 'inspect', TEST_IMAGE]), `image ${TEST_IMAGE} (test/fixtures/image/build.sh)`],
   [have('/usr/bin/docker', ['image', 'inspect', 'docker-cni/base:bookworm']), 'image docker-cni/base:bookworm (plugin/base-image)'],
 ]);
@@ -51,7 +57,12 @@ describe('docker-cni across 3 hosts (swarm + etcd)', { skip }, () => {
     await simUp({
       pluginDir: PLUGIN_DIR,
       pluginName: PLUGIN,
-      pluginSettings: [`DOCKER_CNI_CLUSTER_LEASE_TTL=${LEASE_TTL_S}`, `DOCKER_CNI_CLUSTER_BLOCK_PREFIX_V4=${BLOCK_PREFIX_V4}`],
+      pluginSettings: [
+        `DOCKER_CNI_CLUSTER_LEASE_TTL=${LEASE_TTL_S}`,
+        `DOCKER_CNI_CLUSTER_BLOCK_PREFIX_V4=${BLOCK_PREFIX_V4}`,
+        // The background reconciler removes what a killed plugin half made (plugin-kill.ts); 60 s by default.
+        `DOCKER_CNI_RECONCILE_INTERVAL_MS=${RECONCILE_MS}`,
+      ],
     });
   });
 
@@ -91,6 +102,10 @@ describe('docker-cni across 3 hosts (swarm + etcd)', { skip }, () => {
   }
 
   test('30 containers started at once across the hosts get unique addresses and leave nothing in etcd', thirtyAtOnce);
+  test('a 3-replica dnsrr swarm service, one task per host: a client reaches every task by tasks.<svc>; removal leaves nothing', swarmService);
+  test("host2's docker-cni SIGKILLed during churn: dockerd restarts it and nothing leaks", pluginKilled);
   test('an etcd member SIGKILLed: docker run and rm keep working on every host', memberKilled);
   test('etcd wholly down: a new run fails naming etcd, running containers keep talking, runs work once etcd is back', etcdDown);
+  // Last: it freezes host3 and resumes it; later tests would otherwise depend on its recovery.
+  test("host3 leaves (frozen, containers killed): its blocks are taken only once its lease expired and another host needs one", hostLeft);
 });

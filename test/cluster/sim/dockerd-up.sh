@@ -3,7 +3,8 @@
 # `ip netns exec` would remount /sys and hide the cgroup hierarchies, so the
 # netns is entered with nsenter plus a private mount namespace that re-binds
 # them. /run/docker/plugins, /run/containerd and /etc/docker are private per
-# host (plugin sockets, shim sockets, engine id).
+# host (plugin sockets, shim sockets, engine id). Swarm tasks use the loaded
+# test image as it is (DOCKER_SERVICE_PREFER_OFFLINE_IMAGE): no registry is asked.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 i=$1; D=$(hostdir "$i")
@@ -19,7 +20,7 @@ nsenter --net="/run/netns/$NETNS_PREFIX$i" unshare -m -u --propagation slave -- 
   mount -t tmpfs -o mode=700 dcnictrd /run/containerd
   mount --bind $D/etc-docker /etc/docker
   hostname host$i
-  exec dockerd --config-file $D/daemon.json --data-root $D/data --exec-root $D/exec \
+  exec env DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 dockerd --config-file $D/daemon.json --data-root $D/data --exec-root $D/exec \
      --pidfile $D/docker.pid -H unix://$D/docker.sock --cgroup-parent /dcnic-host$i \
      --bip 172.31.$i.1/24 --iptables=true
 " > "$D/dockerd.log" 2>&1 &
