@@ -16,6 +16,7 @@ import { isRoot, skipUnless } from '../helpers/prereq.js';
 import { dk, HOSTS, REPO, SIM_DIR, simDown, simUp, TEST_IMAGE, waitFor } from './sim.js';
 import { spawnSync } from 'node:child_process';
 import { etcdDown, memberKilled } from './faults.js';
+import { independentDaemons } from './independent.js';
 import { hostLeft } from './host-left.js';
 import { thirtyAtOnce } from './many.js';
 import { pluginKilled } from './plugin-kill.js';
@@ -106,6 +107,7 @@ describe('docker-cni across 3 hosts (swarm + etcd)', { skip }, () => {
   test("host2's docker-cni SIGKILLed during churn: dockerd restarts it and nothing leaks", pluginKilled);
   test('an etcd member SIGKILLed: docker run and rm keep working on every host', memberKilled);
   test('etcd wholly down: a new run fails naming etcd, running containers keep talking, runs work once etcd is back', etcdDown);
+  test('outside swarm: the same network made on each dockerd alone shares one pool through etcd; reach by IP, names per daemon', independentDaemons);
   // Last: it freezes host3 and resumes it; later tests would otherwise depend on its recovery.
   test("host3 leaves (frozen, containers killed): its blocks are taken only once its lease expired and another host needs one", hostLeft);
 });
