@@ -34,7 +34,7 @@
 // exit code is 1 when anything failed. The file processes inherit this
 // process's execArgv, so the script re-runs itself under `--import tsx`.
 import { spawn } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { run } from 'node:test';
@@ -250,6 +250,17 @@ async function runAll(args) {
 }
 
 const args = process.argv.slice(2);
+
+// An unknown flag must not fall through to the whole matrix (which switches dockerd and takes most of an hour).
+const KNOWN_FLAG = /^--(engines|cni)=/;
+const badFlags = args.filter((a) => a.startsWith('-') && !KNOWN_FLAG.test(a));
+if (badFlags.length > 0) {
+  const help = badFlags.every((a) => a === '--help' || a === '-h');
+  const lines = readFileSync(thisFile, 'utf8').split('\n').slice(1);
+  const usage = lines.slice(0, lines.findIndex((line) => !line.startsWith('//'))).map((line) => line.replace(/^\/\/ ?/, ''));
+  (help ? console.log : console.error)([...(help ? [] : [`test/run.mjs: unknown option ${badFlags.join(' ')}`]), ...usage].join('\n'));
+  process.exit(help ? 0 : 2);
+}
 
 if (process.env[INNER_ENV] !== '1') {
   const child = spawn(process.execPath, ['--import', 'tsx', thisFile, ...args], {
