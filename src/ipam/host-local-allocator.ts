@@ -115,11 +115,10 @@ export class HostLocalAllocator implements AddressAllocator {
   }
 
   async release(record: PoolRecord, addr: IpAddr): Promise<boolean> {
-    const reservation = await this.store.reservationOf(record.poolId, addr);
-    if (!reservation) return false;
     // In-process, not a host-local DEL: the result on disk is the same, and a
     // container removal waits on ReleaseAddress, so the spawn was on Docker's path.
-    if (!(await this.store.removeReservation(record.poolId, addr, reservation))) return false;
+    const reservation = await this.store.removeReservation(record.poolId, addr);
+    if (!reservation) return false;
     this.logger.debug({ poolId: record.poolId, ip: formatIp(addr), containerId: reservation.containerId }, 'address released');
     return true;
   }

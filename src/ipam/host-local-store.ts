@@ -90,22 +90,20 @@ export class HostLocalStore {
 
   /**
    * Frees `addr` exactly as host-local's DEL does (it keeps no other per-address
-   * state): the file goes if it still names `holder`. Returns false if it was
-   * already gone. Unlinking one file needs no flock: host-local's ADD reserves
-   * with O_EXCL creates, so an address freed mid-scan is merely found free or taken.
+   * state): one read of the holder, then the file goes. Returns the holder
+   * removed, or undefined if the address was free.
+   * Unlinking one file needs no flock: host-local's ADD reserves with O_EXCL
+   * creates, so an address freed mid-scan is merely found free or taken.
    */
-  async removeReservation(poolId: string, addr: IpAddr, holder: HostLocalReservation): Promise<boolean> {
+  async removeReservation(poolId: string, addr: IpAddr): Promise<HostLocalReservation | undefined> {
     const current = await this.reservationOf(poolId, addr);
-    if (!current) return false;
+    if (!current) return undefined;
     const path = join(this.poolDir(poolId), formatIp(addr));
-    if (current.containerId !== holder.containerId || current.ifName !== holder.ifName) {
-      throw new PluginError('CONFLICT', `host-local allocation ${path} now belongs to ${current.containerId}, not ${holder.containerId}`);
-    }
     try {
       await unlink(path);
-      return true;
+      return current;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw new PluginError('STATE_FAILED', `removing host-local allocation ${path}: ${(err as Error).message}`, { cause: err });
     }
   }

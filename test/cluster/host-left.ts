@@ -9,6 +9,7 @@
  * a block, takes one of them over. Host3 is then resumed, comes back into the
  * swarm and etcd, and works again.
  */
+import { ROUTE_PROTO } from '../../src/cluster/names.js';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -50,7 +51,7 @@ export async function hostLeft(t: TestContext): Promise<void> {
   const blocksKey = keys.blocksPrefix(clusterPoolId(subnet));
   const owners = async (): Promise<Array<{ host: string; cidr: string }>> =>
     (await etcdGet(blocksKey)).map((kv) => JSON.parse(kv.value) as { host: string; cidr: string });
-  const routesOf1 = async (): Promise<string[]> => (await inHost(1, 'ip', ['-4', 'route', 'show', 'proto', '218'])).split('\n');
+  const routesOf1 = async (): Promise<string[]> => (await inHost(1, 'ip', ['-4', 'route', 'show', 'proto', ROUTE_PROTO])).split('\n');
   const gone: Container[] = Array.from({ length: 9 }, (_, k) => ({ host: 3, name: `left3-${k}` }));
   const host1: Container[] = [];
   const taker: Container = { host: 1, name: 'left1-taker' };

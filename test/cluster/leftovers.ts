@@ -4,15 +4,17 @@
  * its routes to other hosts' blocks (protocol 218). Empty once every network
  * and container of the tests is gone.
  */
+import { ROUTE_PROTO } from '../../src/cluster/names.js';
+import { endpointPrefixOfHostLink, networkPrefixOfBridge } from '../../src/names.js';
 import { inHost } from './sim.js';
 
-const OUR_LINK = /^(dc[0-9a-f]{13}|dcni-[0-9a-f]{10})$/;
+const isOurLink = (name: string): boolean => endpointPrefixOfHostLink(name) !== undefined || networkPrefixOfBridge(name) !== undefined;
 
 export async function pluginLeftovers(i: number): Promise<string[]> {
   const links = (await inHost(i, 'ip', ['-br', 'link']))
     .split('\n')
     .map((line) => (line.split(/\s+/)[0] ?? '').replace(/@.*/, ''))
-    .filter((name) => OUR_LINK.test(name));
-  const routes = (await inHost(i, 'ip', ['-4', 'route', 'show', 'proto', '218'])).split('\n').filter((l) => l.trim() !== '');
+    .filter(isOurLink);
+  const routes = (await inHost(i, 'ip', ['-4', 'route', 'show', 'proto', ROUTE_PROTO])).split('\n').filter((l) => l.trim() !== '');
   return [...links.map((l) => `link ${l}`), ...routes.map((r) => `route ${r}`)];
 }

@@ -14,7 +14,7 @@ import { etcdGet } from './etcd.js';
 import { pluginLeftovers } from './leftovers.js';
 import { pluginPid, stagingLinks } from './plugin-proc.js';
 import { dk, inHost, SIM_DIR, TEST_IMAGE, waitFor } from './sim.js';
-import { ipOf, localAddresses, ping, removeAll, removeSpanning, spanning } from './span.js';
+import { ipOf, localAddresses, ping, PLUGIN, removeAll, removeSpanning, spanning } from './span.js';
 
 const HOST = 2;
 const WORKERS = 3;
@@ -84,7 +84,7 @@ export async function pluginKilled(t: TestContext): Promise<void> {
       `plugin back as pid ${back} (${Math.round((Date.now() - killedAt) / 1000)} s after the kill at most); ` +
         `churn: ${churn.started} runs ok, ${churn.failed.length} failed${churn.failed[0] ? ` (first: ${churn.failed[0]})` : ''}`,
     );
-    assert.equal(await dk(HOST, ['plugin', 'inspect', '-f', '{{.Enabled}}', 'dcni-cluster:latest']), 'true');
+    assert.equal(await dk(HOST, ['plugin', 'inspect', '-f', '{{.Enabled}}', PLUGIN]), 'true');
 
     // The plugin works again on host2: a new container reaches host1 and host3.
     await dk(HOST, ['run', '-d', '--name', after.name, '--network', net, TEST_IMAGE, 'sleep', '600']);

@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { DEFAULT_STAGING_PREFIX, isStagingNetnsOf } from '../../src/names.js';
 import { dk, SIM_DIR } from './sim.js';
 import { PLUGIN } from './span.js';
 
@@ -37,7 +38,7 @@ export async function stagingLinks(i: number): Promise<string[]> {
   const pid = await pluginPid(i);
   if (pid === undefined) throw new Error(`host${i}: plugin not running`);
   const dir = `/proc/${pid}/root/run/netns`;
-  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.startsWith('dcni-stage-'));
+  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => isStagingNetnsOf(DEFAULT_STAGING_PREFIX, n));
   const found: string[] = [];
   for (const name of names) {
     const { stdout } = await run('nsenter', [`--net=${dir}/${name}`, 'ip', '-br', 'link'], { timeout: 30_000 });
