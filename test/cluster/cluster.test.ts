@@ -13,7 +13,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { isRoot, skipUnless } from '../helpers/prereq.js';
-import { dk, HOSTS, REPO, SIM_DIR, simDown, simUp, TEST_IMAGE, waitFor } from './sim.js';
+import { dk, HOSTS, REPO, SIM_DIR, simDown, simUp, TEST_IMAGE } from './sim.js';
 import { spawnSync } from 'node:child_process';
 import { etcdDown, memberKilled } from './faults.js';
 import { independentDaemons } from './independent.js';
@@ -21,7 +21,7 @@ import { hostLeft } from './host-left.js';
 import { thirtyAtOnce } from './many.js';
 import { pluginKilled } from './plugin-kill.js';
 import { swarmService } from './service.js';
-import { ipOf, LEASE_TTL_S, ping, PLUGIN, removeSpanning, spanning } from './span.js';
+import { ipOf, LEASE_TTL_S, reach, PLUGIN, removeSpanning, spanning } from './span.js';
 
 const run = promisify(execFile);
 /** Small blocks, so that 10 containers per host need several, claimed while the other hosts claim theirs. */
@@ -91,8 +91,8 @@ describe('docker-cni across 3 hosts (swarm + etcd)', { skip }, () => {
         for (const i of HOSTS) {
           for (const j of HOSTS) {
             if (i === j) continue;
-            await waitFor(`host${i} -> ${ips[j - 1]} by IP`, () => ping(i, names[i - 1]!, ips[j - 1]!), 30_000);
-            await waitFor(`host${i} -> ${names[j - 1]} by name`, () => ping(i, names[i - 1]!, names[j - 1]!), 30_000);
+            await reach(i, names[i - 1]!, ips[j - 1]!, `host${i} -> ${ips[j - 1]} by IP`);
+            await reach(i, names[i - 1]!, names[j - 1]!, `host${i} -> ${names[j - 1]} by name`);
           }
         }
       } finally {

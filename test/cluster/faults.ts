@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ClusterKeys, clusterPoolId } from '../../src/cluster/keys.js';
 import { etcdGet, leader, memberRunning, startMembers, stopMember } from './etcd.js';
 import { dk, HOSTS, TEST_IMAGE, waitFor } from './sim.js';
-import { ipOf, LEASE_TTL_S, localAddresses, ping, removeAll, removeSpanning, spanning } from './span.js';
+import { ipOf, LEASE_TTL_S, localAddresses, reach, removeAll, removeSpanning, spanning } from './span.js';
 
 type Container = { host: number; name: string };
 const ROUTED = ['-o', 'cni.cluster.mode=routed'];
@@ -21,7 +21,7 @@ const runOn = (c: Container, net: string): Promise<string> =>
 async function reachAround(containers: readonly Container[], ips: readonly string[]): Promise<void> {
   for (const [n, c] of containers.entries()) {
     const m = (n + 1) % containers.length;
-    await waitFor(`${c.name} -> ${containers[m]!.name} (${ips[m]})`, () => ping(c.host, c.name, ips[m]!), 30_000);
+    await reach(c.host, c.name, ips[m]!, `${c.name} -> ${containers[m]!.name} (${ips[m]})`);
   }
 }
 

@@ -21,7 +21,7 @@ import { cidrContains, parseCidr, parseIp } from '../../src/util/ip-math.js';
 import { etcdGet } from './etcd.js';
 import { pluginPid } from './plugin-proc.js';
 import { dk, inHost, SIM_DIR, TEST_IMAGE, UNDERLAY, waitFor } from './sim.js';
-import { ipOf, ping, removeAll, removeSpanning, spanning } from './span.js';
+import { ipOf, reach, removeAll, removeSpanning, spanning } from './span.js';
 
 const run = promisify(execFile);
 type Container = { host: number; name: string };
@@ -106,7 +106,7 @@ export async function hostLeft(t: TestContext): Promise<void> {
     const taken = held.find((b) => inBlock(b, takerIp));
     assert.ok(taken, `${takerIp} lies in one of host3's former blocks ${held.join(' ')}`);
     assert.equal((await owners()).find((b) => b.cidr === taken)?.host, 'host1', `etcd gives ${taken} to host1`);
-    await waitFor(`host1 -> ${takerIp}`, () => ping(1, host1[0]!.name, takerIp), 30_000);
+    await reach(1, host1[0]!.name, takerIp, `host1 -> ${takerIp}`);
 
     // Host3 comes back: into the swarm and etcd, its dead containers removed, and it runs again.
     for (const pid of frozen) process.kill(pid, 'SIGCONT');
@@ -128,7 +128,7 @@ export async function hostLeft(t: TestContext): Promise<void> {
     );
     const backIp = await ipOf(back.host, back.name, net);
     assert.ok(![...ips1, takerIp].includes(backIp), `host3 got ${backIp}, an address host1 holds`);
-    await waitFor(`${back.name} -> ${takerIp}`, () => ping(3, back.name, takerIp), 30_000);
+    await reach(3, back.name, takerIp, `${back.name} -> ${takerIp}`);
   } finally {
     for (const pid of frozen) process.kill(pid, 'SIGCONT');
     await removeAll([...gone, ...host1, taker, back]);

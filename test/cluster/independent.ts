@@ -12,7 +12,7 @@ import type { TestContext } from 'node:test';
 import { ClusterKeys, clusterPoolId } from '../../src/cluster/keys.js';
 import { etcdGet } from './etcd.js';
 import { dk, HOSTS, TEST_IMAGE, waitFor } from './sim.js';
-import { ipOf, localAddresses, ping, PLUGIN, removeAll } from './span.js';
+import { ipOf, localAddresses, ping, reach, PLUGIN, removeAll } from './span.js';
 
 export async function independentDaemons(t: TestContext): Promise<void> {
   const net = 'solo-span';
@@ -30,7 +30,7 @@ export async function independentDaemons(t: TestContext): Promise<void> {
     for (const [n, c] of containers.entries()) {
       const other = containers[(n + 1) % containers.length]!;
       const ip = ips[(n + 1) % containers.length]!;
-      await waitFor(`${c.name} (host${c.host}) -> ${other.name} (host${other.host}) by IP ${ip}`, () => ping(c.host, c.name, ip), 30_000);
+      await reach(c.host, c.name, ip, `${c.name} (host${c.host}) -> ${other.name} (host${other.host}) by IP ${ip}`);
       // Docker's DNS on a local network: the daemon's own containers only.
       assert.equal(await ping(c.host, c.name, other.name), false, `${other.name} on another daemon does not resolve`);
     }

@@ -9,7 +9,7 @@ import { ClusterKeys, clusterPoolId } from '../../src/cluster/keys.js';
 import { cidrContains, parseCidr, parseIp } from '../../src/util/ip-math.js';
 import { etcdGet } from './etcd.js';
 import { dk, HOSTS, TEST_IMAGE, waitFor } from './sim.js';
-import { ipOf, localAddresses, ping, removeAll, removeSpanning, spanning } from './span.js';
+import { ipOf, localAddresses, reach, removeAll, removeSpanning, spanning } from './span.js';
 
 const PER_HOST = 10;
 
@@ -55,7 +55,7 @@ export async function thirtyAtOnce(): Promise<void> {
       for (const j of HOSTS) {
         if (i === j) continue;
         const target = containers.findLastIndex((c) => c.host === j);
-        await waitFor(`many-h${i}-0 -> ${containers[target]!.name} (${ips[target]})`, () => ping(i, `many-h${i}-0`, ips[target]!), 30_000);
+        await reach(i, `many-h${i}-0`, ips[target]!, `many-h${i}-0 -> ${containers[target]!.name} (${ips[target]})`);
       }
     }
 

@@ -14,7 +14,7 @@ import { etcdGet } from './etcd.js';
 import { pluginLeftovers } from './leftovers.js';
 import { pluginPid, stagingLinks } from './plugin-proc.js';
 import { dk, inHost, SIM_DIR, TEST_IMAGE, waitFor } from './sim.js';
-import { ipOf, localAddresses, ping, PLUGIN, removeAll, removeSpanning, spanning } from './span.js';
+import { ipOf, localAddresses, PLUGIN, reach, removeAll, removeSpanning, spanning } from './span.js';
 
 const HOST = 2;
 const WORKERS = 3;
@@ -60,7 +60,7 @@ export async function pluginKilled(t: TestContext): Promise<void> {
   try {
     await Promise.all(steady.map((c) => dk(c.host, ['run', '-d', '--name', c.name, '--network', net, TEST_IMAGE, 'sleep', '600'])));
     const steadyIps = await Promise.all(steady.map((c) => ipOf(c.host, c.name, net)));
-    await waitFor('host1 -> host3 before the kill', () => ping(1, steady[0]!.name, steadyIps[1]!), 30_000);
+    await reach(1, steady[0]!.name, steadyIps[1]!, 'host1 -> host3 before the kill');
     const netnsBefore = await dockerNetns(HOST);
     const victim = await pluginPid(HOST);
     assert.ok(victim, 'host2 plugin process found');
@@ -88,7 +88,7 @@ export async function pluginKilled(t: TestContext): Promise<void> {
 
     // The plugin works again on host2: a new container reaches host1 and host3.
     await dk(HOST, ['run', '-d', '--name', after.name, '--network', net, TEST_IMAGE, 'sleep', '600']);
-    for (const ip of steadyIps) await waitFor(`${after.name} -> ${ip}`, () => ping(HOST, after.name, ip), 30_000);
+    for (const ip of steadyIps) await reach(HOST, after.name, ip, `${after.name} -> ${ip}`);
     await removeAll([...churn.names.map((name) => ({ host: HOST, name })), after]);
     assert.equal(await dk(HOST, ['ps', '-aq', '--filter', 'name=churn-[0-9]']), '', 'no churn container left');
 
@@ -119,8 +119,8 @@ export async function pluginKilled(t: TestContext): Promise<void> {
 
     // The other hosts never noticed.
     for (const [n, c] of steady.entries()) assert.ok((await localAddresses(c.host, subnet)).includes(steadyIps[n]!), `${c.name} keeps its address`);
-    await waitFor('host1 -> host3 after the churn', () => ping(1, steady[0]!.name, steadyIps[1]!), 30_000);
-    await waitFor('host3 -> host1 after the churn', () => ping(3, steady[1]!.name, steadyIps[0]!), 30_000);
+    await reach(1, steady[0]!.name, steadyIps[1]!, 'host1 -> host3 after the churn');
+    await reach(3, steady[1]!.name, steadyIps[0]!, 'host3 -> host1 after the churn');
   } finally {
     await removeAll([...steady, after, ...churn.names.map((name) => ({ host: HOST, name }))]);
     await removeSpanning(net);

@@ -14,7 +14,7 @@ import { cidrContains, parseCidr, parseIp } from '../../src/util/ip-math.js';
 import { etcdGet } from './etcd.js';
 import { pluginLeftovers } from './leftovers.js';
 import { dk, HOSTS, TEST_IMAGE, waitFor } from './sim.js';
-import { ipOf, localAddresses, ping, removeAll, removeSpanning, spanning } from './span.js';
+import { ipOf, localAddresses, reach, removeAll, removeSpanning, spanning } from './span.js';
 
 const SVC = 'dnsrr-svc';
 
@@ -69,7 +69,7 @@ export async function swarmService(t: TestContext): Promise<void> {
     ).catch(async (err: Error) => {
       throw new Error(`${err.message}; got ${(await resolve(client.host, client.name, `tasks.${SVC}`, subnet)).join(' ') || 'nothing'}`);
     });
-    for (const ip of taskIps) await waitFor(`${client.name} -> task ${ip}`, () => ping(client.host, client.name, ip), 30_000);
+    for (const ip of taskIps) await reach(client.host, client.name, ip, `${client.name} -> task ${ip}`);
 
     // dnsrr: the service name itself answers with every task address too.
     assert.deepEqual(await resolve(client.host, client.name, SVC, subnet), expected, `${SVC} resolves to the task addresses`);

@@ -4,8 +4,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { clusterPoolId } from '../../src/cluster/keys.js';
-import { dk, HOSTS, SIM_DIR } from './sim.js';
+import { ClusterKeys, clusterPoolId } from '../../src/cluster/keys.js';
+import { ROUTE_PROTO } from '../../src/cluster/names.js';
+import { etcdGet } from './etcd.js';
+import { dk, HOSTS, inHost, SIM_DIR, waitFor } from './sim.js';
 
 export const PLUGIN = 'dcni-cluster:latest';
 /** DOCKER_CNI_CLUSTER_LEASE_TTL of the tier's plugins. */
@@ -38,6 +40,28 @@ export const ping = async (i: number, container: string, target: string): Promis
     () => true,
     () => false,
   );
+
+/**
+ * Waits until `container` on host i pings `target`. On timeout the error says
+ * what each host routed (docker-cni's tagged routes) and which hosts etcd
+ * listed, so a failure in CI explains itself.
+ */
+export async function reach(i: number, container: string, target: string, what = `${container} (host${i}) -> ${target}`): Promise<void> {
+  await waitFor(what, () => ping(i, container, target), 30_000).catch(async (err: Error) => {
+    throw new Error(`${err.message}\n${await routingReport()}`);
+  });
+}
+
+async function routingReport(): Promise<string> {
+  const lines: string[] = [];
+  for (const h of HOSTS) {
+    const routes = await inHost(h, 'ip', ['route', 'show', 'proto', ROUTE_PROTO]).catch((err: Error) => `(${err.message})`);
+    lines.push(`host${h} routes: ${routes.split('\n').join('; ') || 'none'}`);
+  }
+  const hosts = await etcdGet(new ClusterKeys().hostsPrefix()).catch((err: Error) => [{ key: `(${err.message})`, value: '' }]);
+  lines.push(`hosts in etcd: ${hosts.map((kv) => kv.key).join(' ') || 'none'}`);
+  return lines.join('\n');
+}
 
 /** Removes containers on their hosts, ignoring ones already gone. */
 export async function removeAll(containers: ReadonlyArray<{ host: number; name: string }>): Promise<void> {
