@@ -35,6 +35,7 @@ function driverOn(stateDir: string): NetworkDriver {
     probePort: fakeProbe(),
     logger: silentLogger,
     backgroundTeardown: true,
+    backgroundSetup: true,
   });
 }
 

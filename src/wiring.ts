@@ -94,6 +94,7 @@ export function buildComponents(settings: Settings, logger: Logger, metrics: Met
     engineProblem: () => engineGuard.problem(),
     logger,
     backgroundTeardown: true,
+    backgroundSetup: true,
     ...(cluster ? { cluster: clusterHooks(cluster) } : {}),
   });
   const ipam = new IpamDriver({

@@ -50,6 +50,8 @@ export interface NetworkDriverDeps {
   logger: Logger;
   /** Answer DeleteEndpoint once `deleting` is journaled and finish the teardown after (see teardowns.ts). */
   backgroundTeardown?: boolean;
+  /** Answer CreateEndpoint once `creating` is journaled and run the chain after; Join waits for it (see setups.ts). */
+  backgroundSetup?: boolean;
   /** The multi-host layer (src/cluster/), present when etcd is configured. */
   cluster?: ClusterHooks;
 }

@@ -1,11 +1,13 @@
 /**
  * The endpoint half of Docker's NetworkDriver, carried out with CNI. The chain
- * runs at CreateEndpoint in a private staging netns (the container's netns
- * usually does not exist yet); the resulting interface is moved into our netns
- * under a unique name and handed to Docker at Join. Join itself does no work.
+ * runs in a private staging netns (the container's netns usually does not
+ * exist yet at CreateEndpoint); the resulting interface is moved into our
+ * netns under a unique name and handed to Docker at Join.
  *
  * CreateEndpoint: plan (endpoint-plan.ts) -> journal ('creating') -> chain ADD
- * -> move the link out -> record ('ready'). Any failure undoes the steps
+ * -> move the link out -> record ('ready'). When the reply's MAC can be chosen
+ * up front, CreateEndpoint answers after the journal step and the chain runs
+ * after it, with Join waiting for it (setups.ts). Any failure undoes the steps
  * before it; a restart finishes or undoes whatever the journal says was in flight.
  * Ports are published later, by the endpoint Docker makes the gateway (publication.ts).
  */
@@ -23,9 +25,10 @@ import { notFound, wrapError } from '../errors.js';
 import { leaseOf, type StagingLease } from '../host/staging-netns.js';
 import { CHAIN_IFNAME, shortId } from '../names.js';
 import { KeyedLock } from '../util/keyed-lock.js';
+import { randomLocalMac } from '../util/mac.js';
 import { Stopwatch } from '../util/stopwatch.js';
 import type { NetworkDriverDeps } from './driver-deps.js';
-import { chainIsGatewayLess } from './conflist.js';
+import { chainDeclaresCapability, chainIsGatewayLess } from './conflist.js';
 import {
   chainMasquerades,
   interfaceReply,
@@ -37,6 +40,7 @@ import {
 import { readPortBindings } from './ports.js';
 import { PortPublisher } from './publication.js';
 import type { EndpointRecord, NetworkRecord } from './records.js';
+import { PendingSetups } from './setups.js';
 import { PendingTeardowns } from './teardowns.js';
 
 export class EndpointOps {
@@ -47,6 +51,9 @@ export class EndpointOps {
   private readonly bindings = new Map<string, PortBinding[]>();
   private readonly publisher: PortPublisher;
   private readonly teardowns: PendingTeardowns;
+  private readonly setups = new PendingSetups();
+  /** Networks whose chain has completed an ADD in this process: their bridge exists. */
+  private readonly networksAdded = new Set<string>();
 
   constructor(
     private readonly deps: NetworkDriverDeps,
@@ -106,22 +113,49 @@ export class EndpointOps {
     const existing = this.endpoints.get(req.EndpointID);
     if (existing?.status === 'ready' && existing.networkId === req.NetworkID) return interfaceReply(req, existing);
     if (existing) await this.teardown(existing, existing.stagingNetns);
+    this.setups.forget(req.EndpointID);
 
-    const inputs = readEndpointRequest(network, req);
+    const requested = readEndpointRequest(network, req);
     // Ports are unpublished before a teardown goes to the background, so only addresses can collide.
-    await this.teardowns.waitForConflicts(req.NetworkID, inputs.addresses, false);
+    await this.teardowns.waitForConflicts(req.NetworkID, requested.addresses, false);
+    // The reply carries the link's MAC: chosen here, the chain can run after the reply.
+    const background = this.deps.backgroundSetup === true && (requested.mac !== undefined || chainDeclaresCapability(network.conflist, 'mac'));
+    const inputs = background && !requested.mac ? { ...requested, mac: randomLocalMac() } : requested;
     const watch = new Stopwatch();
     const lease = await this.deps.staging.acquire();
     watch.lap('acquire');
     const record = planEndpoint(network, req, inputs, lease.name);
-    let released = false;
     try {
       await this.deps.endpoints.put(record.id, record);
-      this.endpoints.set(record.id, record);
-      watch.lap('journal');
+    } catch (err) {
+      this.deps.staging.release(lease);
+      throw err;
+    }
+    this.endpoints.set(record.id, record);
+    watch.lap('journal');
+    if (inputs.bindings.length > 0) this.bindings.set(record.id, inputs.bindings);
+    if (!background) return interfaceReply(req, await this.runChain(network, record, lease, watch));
+    this.setups.start(record.id, () =>
+      this.locks.withLock(`ep:${record.id}`, async () => {
+        try {
+          await this.runChain(network, record, lease, new Stopwatch());
+        } catch (err) {
+          this.deps.logger.warn({ err, endpoint: record.id }, 'endpoint chain failed after CreateEndpoint was answered; Join reports it');
+          throw wrapError(err, `CreateEndpoint ${shortId(record.id)}`);
+        }
+      }),
+    );
+    this.deps.logger.debug({ endpoint: record.id, phases: watch.laps }, 'endpoint journaled; its chain runs in the background');
+    return interfaceReply(req, record);
+  }
+
+  /** ADD in the staging netns, move the link out, record it ready; any failure undoes the steps before it. */
+  private async runChain(network: NetworkRecord, record: EndpointRecord, lease: StagingLease, watch: Stopwatch): Promise<EndpointRecord> {
+    let released = false;
+    try {
       const rt = runtimeConfOf(record, lease.path);
       if (network.mode === 'conflist' && network.bridge) await this.deps.conflistBridges?.beforeAdd(network.bridge);
-      const result = await this.deps.cni.addNetworkList(record.conflist, rt);
+      const result = await this.firstAddAlone(network.id, () => this.deps.cni.addNetworkList(record.conflist, rt));
       watch.lap('cniAdd');
       try {
         // The chain has just made the bridge; failing here still leaves the link in the staging netns for DEL.
@@ -139,19 +173,43 @@ export class EndpointOps {
       this.endpoints.set(ready.id, ready);
       watch.lap('record');
       this.deps.logger.debug({ endpoint: ready.id, phases: watch.laps }, 'endpoint created');
-      if (inputs.bindings.length > 0) this.bindings.set(ready.id, inputs.bindings);
-      return interfaceReply(req, ready);
+      return ready;
     } catch (err) {
       if (!released) this.deps.staging.release(lease, true);
       await this.deps.endpoints.delete(record.id).catch(() => undefined);
       this.endpoints.delete(record.id);
+      this.bindings.delete(record.id);
       throw err;
     }
+  }
+
+  /**
+   * A network's first ADD makes its bridge and gateway address, which the bridge plugin does not do
+   * race-free ("could not add IP address: file exists"); Docker serialises CreateEndpoint per network,
+   * but chains that run after the reply do not wait for each other, so the first one runs alone.
+   */
+  private async firstAddAlone<T>(networkId: string, add: () => Promise<T>): Promise<T> {
+    if (!this.networksAdded.has(networkId)) {
+      const first = await this.locks.withLock(`first-add:${networkId}`, async () => {
+        if (this.networksAdded.has(networkId)) return undefined;
+        const result = await add();
+        this.networksAdded.add(networkId);
+        return { result };
+      });
+      if (first) return first.result;
+    }
+    return add();
+  }
+
+  /** The network is gone: nothing of it is left to remember. */
+  forgetNetwork(networkId: string): void {
+    this.networksAdded.delete(networkId);
   }
 
   async deleteEndpoint(req: EndpointRequest): Promise<void> {
     await this.locks.withLock(`ep:${req.EndpointID}`, async () => {
       try {
+        this.setups.forget(req.EndpointID);
         const record = this.endpoints.get(req.EndpointID);
         if (!record) return; // already gone: DeleteEndpoint is idempotent
         if (!this.deps.backgroundTeardown) {
@@ -235,9 +293,10 @@ export class EndpointOps {
     return this.teardowns.waitForNetwork(networkId);
   }
 
-  /** Shutdown waits for every background teardown. */
-  drainTeardowns(): Promise<void> {
-    return this.teardowns.drain();
+  /** Shutdown waits for every background set-up and teardown. */
+  async drain(): Promise<void> {
+    await this.setups.drain();
+    await this.teardowns.drain();
   }
 
   /** Reconciliation: tears down an endpoint Docker no longer knows. */
@@ -288,16 +347,25 @@ export class EndpointOps {
   }
 
   async join(req: JoinRequest): Promise<JoinResponse> {
+    try {
+      await this.setups.settled(req.EndpointID);
+    } catch (err) {
+      throw wrapError(err, 'Join');
+    }
     const record = this.endpoints.get(req.EndpointID);
     if (!record || record.status !== 'ready' || record.networkId !== req.NetworkID) {
       throw wrapError(notFound(`endpoint ${shortId(req.EndpointID)} is not known to docker-cni`), 'Join');
     }
     if (req.SandboxKey && record.sandboxKey !== req.SandboxKey) {
-      // Which container the endpoint is part of decides whose ports clash; kept for after a restart.
-      await this.locks.withLock(`ep:${req.EndpointID}`, async () => {
-        record.sandboxKey = req.SandboxKey;
-        if (this.endpoints.get(record.id) === record) await this.deps.endpoints.put(record.id, record);
-      });
+      // Which container the endpoint is part of decides whose ports clash. Memory serves this run; the
+      // journal keeps it for after a restart, written off Docker's path (queued on the endpoint's lock,
+      // so a DeleteEndpoint after it never sees the record come back).
+      record.sandboxKey = req.SandboxKey;
+      void this.locks
+        .withLock(`ep:${req.EndpointID}`, async () => {
+          if (this.endpoints.get(record.id) === record) await this.deps.endpoints.put(record.id, record);
+        })
+        .catch((err: unknown) => this.deps.logger.warn({ err, endpoint: record.id }, 'could not journal the endpoint sandbox; kept in memory'));
     }
     const reply: JoinResponse = { InterfaceName: { SrcName: record.hostLinkName, DstPrefix: 'eth' } };
     if (record.gatewayV4) reply.Gateway = record.gatewayV4;

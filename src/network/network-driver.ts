@@ -203,6 +203,7 @@ export class NetworkDriver implements NetworkDriverApi {
         if (record?.mode === 'generated' && record.bridge) await this.deps.links.deleteIfExists(record.bridge);
         await this.deps.networks.delete(req.NetworkID);
         this.networks.delete(req.NetworkID);
+        this.endpointOps.forgetNetwork(req.NetworkID);
         const bridge = record?.mode === 'conflist' ? record.bridge : undefined;
         if (bridge && ![...this.networks.values()].some((n) => n.bridge === bridge)) await this.deps.conflistBridges?.afterLastNetwork(bridge);
         this.announceRoutedSubnets();
@@ -240,9 +241,9 @@ export class NetworkDriver implements NetworkDriverApi {
     return this.endpointOps.deleteEndpoint(req);
   }
 
-  /** Shutdown: waits for teardowns that DeleteEndpoint left running. */
+  /** Shutdown: waits for the chains CreateEndpoint and DeleteEndpoint left running. */
   drain(): Promise<void> {
-    return this.endpointOps.drainTeardowns();
+    return this.endpointOps.drain();
   }
 
   /** Reconciliation: tears down an endpoint Docker no longer knows. */
