@@ -15,12 +15,15 @@ export interface RouteSyncOptions {
   selfId: string;
   logger: Logger;
   periodMs?: number;
+  /** Wait before retrying a resync that failed (an etcd read or an `ip` call), rather than waiting a whole period. */
+  retryMs?: number;
 }
 
 export class RouteSync {
   private readonly pools = new Set<string>();
   private watchers: Watcher[] = [];
   private timer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
@@ -51,7 +54,23 @@ export class RouteSync {
 
   trigger(): void {
     if (this.stopped) return;
-    this.resyncNow().catch((err: unknown) => this.options.logger.warn({ err }, 'cluster: route resync failed; will retry'));
+    this.resyncNow().catch((err: unknown) => {
+      this.options.logger.warn({ err }, 'cluster: route resync failed; will retry');
+      this.retrySoon();
+    });
+  }
+
+  /**
+   * A failed resync may have dropped the events that arrived during it, and a quiet cluster sends no
+   * more: without a retry, a route could stay missing for a whole period.
+   */
+  private retrySoon(): void {
+    if (this.stopped || this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.trigger();
+    }, this.options.retryMs ?? 1_000);
+    this.retryTimer.unref();
   }
 
   /** Runs a resync now; calls during one coalesce into one more run afterwards. */
@@ -89,6 +108,7 @@ export class RouteSync {
   async stop(removeRoutes = false): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     await Promise.all(this.watchers.map((w) => w.cancel().catch(() => undefined)));
     this.watchers = [];
     await this.running?.catch(() => undefined);

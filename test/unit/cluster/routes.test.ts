@@ -2,7 +2,9 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { silentLogger } from '../../../src/log.js';
 import { ROUTE_PROTO } from '../../../src/cluster/names.js';
-import { desiredRoutes, diffRoutes, parseRouteJson, RouteTable } from '../../../src/cluster/routes.js';
+import type { EtcdStore } from '../../../src/cluster/etcd-store.js';
+import { RouteSync } from '../../../src/cluster/route-sync.js';
+import { desiredRoutes, diffRoutes, parseRouteJson, RouteTable, type Route } from '../../../src/cluster/routes.js';
 import type { HostRecord } from '../../../src/cluster/records.js';
 
 const host = (hostId: string, underlayIp?: string): [string, HostRecord] => [
@@ -60,5 +62,33 @@ describe('routed mode routes', () => {
       `route del 10.9.0.128/26 via 10.250.0.3 proto ${ROUTE_PROTO}\nroute replace 10.9.0.64/26 via 10.250.0.2 proto ${ROUTE_PROTO}\n`,
     );
     await assert.rejects(table.sync([{ dst: '10.9.0.64/26; reboot', via: '10.250.0.2' }]), /malformed/);
+  });
+});
+
+describe('route resync', () => {
+  test('a resync that fails is retried soon, without waiting for an etcd event or the period', async () => {
+    const hosts = new Map([host('a', '10.250.0.1'), host('b', '10.250.0.2')]);
+    let failures = 2;
+    const synced: Route[][] = [];
+    const store = {
+      listHosts: async () => hosts,
+      listBlocks: async () => new Map([[1, { index: 1, record: { host: 'b', cidr: '10.9.0.64/26', claimedAt: 'x' } }]]),
+    } as unknown as EtcdStore;
+    const table = {
+      sync: async (desired: readonly Route[]) => {
+        if (failures-- > 0) throw new Error('ip: RTNETLINK answers: No such process');
+        synced.push([...desired]);
+        return { add: [...desired], remove: [] };
+      },
+    } as unknown as RouteTable;
+    const sync = new RouteSync({ store, table, selfId: 'a', logger: silentLogger, retryMs: 20 });
+    try {
+      await assert.rejects(sync.setPools(['p1']));
+      sync.trigger(); // an etcd event, whose resync fails too; nothing else arrives
+      for (let n = 0; n < 100 && synced.length === 0; n++) await new Promise((r) => setTimeout(r, 10));
+      assert.deepEqual(synced[0], [{ dst: '10.9.0.64/26', via: '10.250.0.2' }]);
+    } finally {
+      await sync.stop();
+    }
   });
 });
