@@ -5,7 +5,7 @@ import { hostLinkNameFor } from '../../../src/names.js';
 import type { NetworkDriver } from '../../../src/network/network-driver.js';
 import type { CniResult } from '../../../src/cni/types.js';
 import { PluginError } from '../../../src/errors.js';
-import { CONTAINER_MAC, createDriverHarness, endpointRequest, gate, hexId, networkRequest, settle, type DriverHarness } from './driver-harness.js';
+import { CONTAINER_MAC, driverWithNetwork, endpointRequest, gate, hexId, networkRequest, settle, type DriverHarness } from './driver-harness.js';
 
 describe('background set-up', () => {
   let h: DriverHarness;
@@ -14,10 +14,7 @@ describe('background set-up', () => {
   let held: ReturnType<typeof gate>;
 
   beforeEach(async () => {
-    h = await createDriverHarness();
-    driver = await h.start({ deps: { backgroundSetup: true, backgroundTeardown: true } });
-    net = hexId();
-    await driver.createNetwork(networkRequest(net));
+    ({ h, driver, net } = await driverWithNetwork({ backgroundSetup: true, backgroundTeardown: true }));
     held = gate();
     const defaultAdd = h.cni.addNetworkList.bind(h.cni);
     h.cni.onAdd = async (list, rt): Promise<CniResult> => {

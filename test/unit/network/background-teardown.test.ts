@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { hostLinkNameFor } from '../../../src/names.js';
 import type { NetworkDriver } from '../../../src/network/network-driver.js';
-import { createDriverHarness, endpointRequest, gate, hexId, networkRequest, settle, type DriverHarness } from './driver-harness.js';
+import { driverWithNetwork, endpointRequest, gate, hexId, settle, type DriverHarness } from './driver-harness.js';
 
 describe('background teardown', () => {
   let h: DriverHarness;
@@ -12,10 +12,7 @@ describe('background teardown', () => {
   let held: ReturnType<typeof gate>;
 
   beforeEach(async () => {
-    h = await createDriverHarness();
-    driver = await h.start({ deps: { backgroundTeardown: true } });
-    net = hexId();
-    await driver.createNetwork(networkRequest(net));
+    ({ h, driver, net } = await driverWithNetwork({ backgroundTeardown: true }));
     held = gate();
     h.cni.onDel = () => held.promise;
   });

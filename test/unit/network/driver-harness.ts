@@ -296,6 +296,17 @@ export function endpointRequest(networkId: string, endpointId: string, opts: End
   };
 }
 
+/** A harness, its driver (started with `deps`) and one network on it: the start of most driver tests. */
+export async function driverWithNetwork(
+  deps: Partial<NetworkDriverDeps> = {},
+): Promise<{ h: DriverHarness; driver: NetworkDriver; net: string }> {
+  const h = await createDriverHarness();
+  const driver = await h.start({ deps });
+  const net = hexId();
+  await driver.createNetwork(networkRequest(net));
+  return { h, driver, net };
+}
+
 /** A deferred promise, to hold a fake mid-call. */
 export function gate(): { promise: Promise<void>; open: () => void } {
   let open!: () => void;
