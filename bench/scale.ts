@@ -61,7 +61,6 @@ export async function scaleBench(): Promise<{ perSize: Record<number, number>; s
     await driver.init();
     const ipam = new IpamDriver({
       pools: new RecordStore<PoolRecord>(root, 'pools', true, POOL_CODEC),
-      runner: { runIpam: () => Promise.reject(new Error('unused')) } as never,
       hostLocalDataDir: join(root, 'hl'),
       defaultPoolsV4: [],
       defaultPoolsV6: [],

@@ -99,7 +99,6 @@ export function buildComponents(settings: Settings, logger: Logger, metrics: Met
   });
   const ipam = new IpamDriver({
     pools: stores.pools,
-    runner: cni,
     hostLocalDataDir: settings.hostLocalDataDir,
     defaultPoolsV4: settings.defaultPoolsV4,
     defaultPoolsV6: settings.defaultPoolsV6,

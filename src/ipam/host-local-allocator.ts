@@ -1,55 +1,43 @@
 /**
- * The AddressAllocator on the CNI host-local plugin.
+ * The AddressAllocator on host-local's on-disk contract, carried out in-process.
  *
  * - A pool's addresses live in host-local's directory `<dataDir>/<PoolID>/`;
- *   the PoolID doubles as host-local's network name.
- * - Each address is allocated by running host-local ADD under a fresh
- *   allocation container ID, so host-local's files alone say who holds what.
+ *   the PoolID doubles as host-local's network name, so host-local (or any
+ *   CNI tool configured with that name and data dir) sees and respects every
+ *   reservation, and docker-cni respects theirs.
+ * - An address is reserved the way host-local's ADD reserves it: the same
+ *   order (host-local-order.ts), an O_EXCL create of the address's file
+ *   holding a fresh allocation container ID, and `last_reserved_ip.0`.
+ *   Running the plugin cost a process spawn on every `docker run`.
  * - Release removes the address's file after checking its holder, which is
- *   all host-local's DEL does, without a spawn.
- * - The pool's gateway is passed to host-local as the range's gateway, which
- *   host-local never hands out.
+ *   all host-local's DEL does.
+ * - The pool's gateway is never handed out, as host-local never hands out its
+ *   range's gateway.
  */
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import type { CniResult, RuntimeConf } from '../cni/types.js';
-import { PluginError, wrapError } from '../errors.js';
+import { PluginError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { CHAIN_IFNAME, CNI_ARG, newAllocationId } from '../names.js';
-import { cidrContains, formatIp, parseCidr, type IpAddr } from '../util/ip-math.js';
+import { CHAIN_IFNAME, newAllocationId } from '../names.js';
+import { formatIp, parseIp, usableRange, type IpAddr } from '../util/ip-math.js';
+import { KeyedLock } from '../util/keyed-lock.js';
 import type { AddressAllocator, AddressHolder } from './address-allocator.js';
+import { allocationOrder, type AllocationRange } from './host-local-order.js';
 import { HostLocalStore } from './host-local-store.js';
-import { inAllocationRange, poolCidr, type PoolRecord } from './pool-record.js';
+import { allocationRange, inAllocationRange, poolCidr, type PoolRecord } from './pool-record.js';
 
-/** The netconf of an IPAM-only plugin run: just enough for host-local. */
-export interface IpamNetConf {
-  cniVersion: string;
-  name: string;
-  ipam: { type: string; [key: string]: unknown };
-}
-
-/** The one thing host-local allocation needs from the CNI runtime; CniRuntime matches it structurally. */
-export interface IpamPluginRunner {
-  execIpam(verb: 'ADD' | 'DEL', netconf: IpamNetConf, rt: RuntimeConf): Promise<CniResult | undefined>;
-}
-
-/**
- * host-local never enters the netns, but 1.1.1 refuses ADD with an empty
- * CNI_NETNS ("required env variables [CNI_NETNS] missing"), so give it our own,
- * and say so with CNI_NETNS_OVERRIDE: plugins ≥ 1.3 fail an ADD into their own
- * namespace otherwise (after allocating).
- */
-export const HOST_LOCAL_NETNS = '/proc/self/ns/net';
-const HOST_LOCAL_CNI_VERSION = '1.0.0';
+/** Bound on exclusive creates lost to other writers in one allocation (each means the address was just taken). */
+const MAX_LOST_RACES = 64;
 
 const conflict = (message: string): PluginError => new PluginError('CONFLICT', message);
 
 export class HostLocalAllocator implements AddressAllocator {
   readonly dataDir: string;
   private readonly store: HostLocalStore;
+  /** One reservation at a time per pool in this process, as host-local's flock makes its own runs take turns. */
+  private readonly poolLocks = new KeyedLock();
 
   constructor(
-    private readonly runner: IpamPluginRunner,
     dataDir: string,
     private readonly logger: Logger,
   ) {
@@ -77,41 +65,53 @@ export class HostLocalAllocator implements AddressAllocator {
     return this.store.removePoolDir(poolId);
   }
 
-  async allocate(record: PoolRecord, requested?: IpAddr): Promise<IpAddr> {
+  allocate(record: PoolRecord, requested?: IpAddr): Promise<IpAddr> {
+    return this.poolLocks.withLock(record.poolId, () => this.allocateLocked(record, requested));
+  }
+
+  private async allocateLocked(record: PoolRecord, requested?: IpAddr): Promise<IpAddr> {
+    const holder = { containerId: newAllocationId(), ifName: CHAIN_IFNAME };
+    const range = this.rangeOf(record, requested);
+    if (requested) {
+      // Docker lets --ip lie outside --ip-range as long as it is in the pool.
+      if (requested.value === range.gateway) throw conflict(`address ${formatIp(requested)} is the gateway of pool ${record.pool}`);
+      if (requested.value < range.first || requested.value > range.last) {
+        throw conflict(`address ${formatIp(requested)} is not available in pool ${record.pool}`);
+      }
+      if (!(await this.store.reserve(record.poolId, requested, holder))) {
+        throw conflict(`address ${formatIp(requested)} is already in use in pool ${record.pool}`);
+      }
+      return this.reserved(record, requested, holder.containerId);
+    }
+    const family = poolCidr(record).family;
+    const taken = await this.store.names(record.poolId);
+    const last = await this.store.lastReserved(record.poolId);
+    let lostRaces = 0;
+    for (const value of allocationOrder(range, last?.family === family ? last.value : undefined)) {
+      const addr: IpAddr = { family, value };
+      if (taken.has(formatIp(addr))) continue;
+      if (await this.store.reserve(record.poolId, addr, holder)) return this.reserved(record, addr, holder.containerId);
+      if (++lostRaces > MAX_LOST_RACES) break;
+    }
+    const where = record.subPool ? `IP range ${record.subPool} of pool ${record.pool}` : `pool ${record.pool}`;
+    throw new PluginError('EXHAUSTED', `${where} is exhausted: no free address left`);
+  }
+
+  private reserved(record: PoolRecord, addr: IpAddr, containerId: string): IpAddr {
+    this.logger.debug({ poolId: record.poolId, address: formatIp(addr), containerId }, 'address allocated');
+    return addr;
+  }
+
+  /**
+   * What host-local would be configured with: the --ip-range if any (the whole pool for a --ip outside
+   * it), and the pool's gateway, or, until Docker reserves one, the network address (never handed out
+   * anyway), since host-local always keeps a gateway out of circulation.
+   */
+  private rangeOf(record: PoolRecord, requested: IpAddr | undefined): AllocationRange {
     const pool = poolCidr(record);
-    // Docker lets --ip lie outside --ip-range as long as it is in the pool;
-    // host-local only honours a requested IP inside its configured range.
-    const wholePool = requested !== undefined && !inAllocationRange(record, requested);
-    const rt: RuntimeConf = {
-      containerId: newAllocationId(),
-      netns: HOST_LOCAL_NETNS,
-      netnsOverride: true,
-      ifName: CHAIN_IFNAME,
-      ...(requested ? { args: [[CNI_ARG.ignoreUnknown, '1'], [CNI_ARG.ip, formatIp(requested)]] as Array<[string, string]> } : {}),
-    };
-    const netconf = this.netconf(record, wholePool);
-    let result: CniResult | undefined;
-    try {
-      result = await this.runPlugin('ADD', netconf, rt);
-    } catch (err) {
-      // As the CNI spec asks of runtimes: DEL after a failed ADD. The ID is
-      // fresh, so this can only release what this very ADD may have written
-      // (e.g. before a timeout).
-      await this.bestEffortDel(netconf, rt, record.poolId);
-      throw classifyAddError(err, record, requested);
-    }
-    const allocated = (result?.ips ?? [])
-      .map((entry) => parseCidr(entry.address)?.address)
-      .find((addr): addr is IpAddr => addr !== undefined && cidrContains(pool, addr));
-    if (!allocated || (requested && allocated.value !== requested.value)) {
-      await this.bestEffortDel(netconf, rt, record.poolId);
-      throw new PluginError(
-        'CNI_FAILED',
-        `host-local returned ${JSON.stringify(result?.ips ?? [])}, not ${requested ? formatIp(requested) : 'an address'} in ${record.pool}`,
-      );
-    }
-    this.logger.debug({ poolId: record.poolId, address: formatIp(allocated), containerId: rt.containerId }, 'address allocated');
-    return allocated;
+    const { first, last } = requested && !inAllocationRange(record, requested) ? usableRange(pool) : allocationRange(record);
+    const gateway = record.gateway ? parseIp(record.gateway)?.value : pool.network;
+    return { first, last, ...(gateway !== undefined ? { gateway } : {}) };
   }
 
   async release(record: PoolRecord, addr: IpAddr): Promise<boolean> {
@@ -122,55 +122,4 @@ export class HostLocalAllocator implements AddressAllocator {
     this.logger.debug({ poolId: record.poolId, ip: formatIp(addr), containerId: reservation.containerId }, 'address released');
     return true;
   }
-
-  private netconf(record: PoolRecord, wholePool: boolean): IpamNetConf {
-    // host-local always keeps one gateway address out of circulation, .1 if
-    // told none. Until Docker reserves a gateway, name the network address
-    // instead (never handed out anyway) so no usable address is lost.
-    const pool = poolCidr(record);
-    const range: Record<string, string> = {
-      subnet: record.pool,
-      gateway: record.gateway ?? formatIp({ family: pool.family, value: pool.network }),
-    };
-    if (!wholePool && record.rangeStart && record.rangeEnd) {
-      range.rangeStart = record.rangeStart;
-      range.rangeEnd = record.rangeEnd;
-    }
-    return {
-      cniVersion: HOST_LOCAL_CNI_VERSION,
-      name: record.poolId,
-      ipam: { type: 'host-local', dataDir: this.dataDir, ranges: [[range]] },
-    };
-  }
-
-  private async runPlugin(verb: 'ADD' | 'DEL', netconf: IpamNetConf, rt: RuntimeConf): Promise<CniResult | undefined> {
-    try {
-      return await this.runner.execIpam(verb, netconf, rt);
-    } catch (err) {
-      // The runner's PluginErrors (CniPluginError above all) already name the plugin and verb.
-      if (err instanceof PluginError) throw err;
-      throw wrapError(err, `host-local ${verb}`);
-    }
-  }
-
-  private async bestEffortDel(netconf: IpamNetConf, rt: RuntimeConf, poolId: string): Promise<void> {
-    try {
-      await this.runner.execIpam('DEL', netconf, { containerId: rt.containerId, netns: rt.netns, netnsOverride: true, ifName: rt.ifName });
-    } catch (err) {
-      this.logger.warn({ poolId, containerId: rt.containerId, err }, 'cleanup DEL after a failed allocation failed');
-    }
-  }
-}
-
-/** Turns host-local's generic "code 999" failures into the errors Docker users should see. */
-function classifyAddError(err: unknown, record: PoolRecord, requested: IpAddr | undefined): PluginError {
-  const message = err instanceof Error ? err.message : String(err);
-  if (/no IP addresses available/i.test(message)) {
-    const where = record.subPool ? `IP range ${record.subPool} of pool ${record.pool}` : `pool ${record.pool}`;
-    return new PluginError('EXHAUSTED', `${where} is exhausted: no free address left`, { cause: err });
-  }
-  if (requested && /has been allocated|not available in range set|duplicate allocation/i.test(message)) {
-    return conflict(`address ${formatIp(requested)} is already in use in pool ${record.pool}`);
-  }
-  return err instanceof PluginError ? err : wrapError(err, 'host-local ADD');
 }

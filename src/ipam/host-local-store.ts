@@ -1,12 +1,13 @@
 /**
- * Read-only view of host-local's on-disk state, plus removal of a whole
- * network directory. The layout (host-local 1.1.1, verified by a real ADD):
+ * host-local's on-disk state, read and written the way host-local does, plus
+ * removal of a whole network directory. The layout (host-local 1.1.1,
+ * verified by a real ADD):
  *   <dataDir>/<network name>/<ip>                 "<containerId>\r\n<ifName>"
  *   <dataDir>/<network name>/last_reserved_ip.<N>
  *   <dataDir>/<network name>/lock                 (flock'd by every call)
  * File names of addresses are Go's net.IP.String(), which formatIp reproduces.
  */
-import { lstat, readdir, readFile, rmdir, unlink } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rmdir, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { PluginError } from '../errors.js';
 import { formatIp, parseIp, type IpAddr } from '../util/ip-math.js';
@@ -37,6 +38,11 @@ export function parseReservation(content: string): HostLocalReservation | undefi
   if (!CONTAINER_ID_PATTERN.test(containerId) || !IFNAME_PATTERN.test(ifName)) return undefined;
   return { containerId, ifName };
 }
+
+/** host-local's name for the range set's round-robin position; docker-cni pools have one range set. */
+const LAST_RESERVED_FILE = 'last_reserved_ip.0';
+/** host-local separates the holder's container ID and ifname with CRLF. */
+const LINE_BREAK = '\r\n';
 
 function isHostLocalBookkeeping(name: string): boolean {
   return name === 'lock' || /^last_reserved_ip\.[0-9]{1,4}$/.test(name);
@@ -106,6 +112,49 @@ export class HostLocalStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw new PluginError('STATE_FAILED', `removing host-local allocation ${path}: ${(err as Error).message}`, { cause: err });
     }
+  }
+
+  /** Names in the pool's directory (addresses and bookkeeping); none before its first reservation. */
+  async names(poolId: string): Promise<Set<string>> {
+    return new Set(await this.entries(this.poolDir(poolId)));
+  }
+
+  /** Where host-local's round robin stands: the address it, or docker-cni, reserved last. */
+  async lastReserved(poolId: string): Promise<IpAddr | undefined> {
+    const text = await readFile(join(this.poolDir(poolId), LAST_RESERVED_FILE), 'utf8').catch(() => '');
+    return parseIp(text.trim());
+  }
+
+  /**
+   * Reserves `addr` as host-local's ADD does: an O_EXCL create of the address's
+   * file with the holder in it, then the round-robin position. Returns false
+   * if the address is taken. The exclusive create, not host-local's flock,
+   * is what keeps two reservations of one address apart, whoever makes them;
+   * the flock orders host-local's read and write of `last_reserved_ip.0`, a
+   * hint that a racing writer can only move.
+   */
+  async reserve(poolId: string, addr: IpAddr, holder: HostLocalReservation): Promise<boolean> {
+    const dir = this.poolDir(poolId);
+    const path = join(dir, formatIp(addr));
+    const create = (): Promise<void> => writeFile(path, `${holder.containerId}${LINE_BREAK}${holder.ifName}`, { flag: 'wx', mode: 0o600 });
+    try {
+      await create().catch(async (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+        // The pool's first address: host-local makes the directory when it opens its store.
+        await mkdir(dir, { recursive: true, mode: 0o755 });
+        await create();
+      });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw new PluginError('STATE_FAILED', `reserving ${path}: ${(err as Error).message}`, { cause: err });
+    }
+    try {
+      await writeFile(join(dir, LAST_RESERVED_FILE), formatIp(addr), { mode: 0o600 });
+    } catch (err) {
+      await unlink(path).catch(() => undefined);
+      throw new PluginError('STATE_FAILED', `recording the last reserved address in ${dir}: ${(err as Error).message}`, { cause: err });
+    }
+    return true;
   }
 
   /** Every address host-local has handed out in a pool (canonical IP string -> holder). */

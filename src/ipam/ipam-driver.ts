@@ -26,7 +26,7 @@ import type { AddressAllocator, AddressHolder } from './address-allocator.js';
 import type { ConfSubnet } from '../cni/ranges.js';
 import { IPAM_CONFLIST_OPTION, conflistPool } from './conflist-pool.js';
 import { PoolCatalog } from './pool-catalog.js';
-import { HostLocalAllocator, type IpamPluginRunner } from './host-local-allocator.js';
+import { HostLocalAllocator } from './host-local-allocator.js';
 import {
   allocationRange,
   assertPoolId,
@@ -40,13 +40,11 @@ import {
 } from './pool-record.js';
 
 export { ALLOCATION_ID_PREFIX } from '../names.js';
-export type { IpamNetConf, IpamPluginRunner } from './host-local-allocator.js';
 
 export interface IpamDriverOptions {
   pools: Store<PoolRecord>;
-  /** Where endpoint addresses are kept; by default host-local, run through `runner` on `hostLocalDataDir`. */
+  /** Where endpoint addresses are kept; by default in host-local's files under `hostLocalDataDir`. */
   allocator?: AddressAllocator;
-  runner?: IpamPluginRunner;
   /** host-local's dataDir; each pool gets `<dir>/<PoolID>/`. */
   hostLocalDataDir?: string;
   /** "<supernet cidr>/<subnet prefix>", e.g. "10.231.0.0/16/24". */
@@ -91,8 +89,8 @@ export class IpamDriver implements IpamDriverApi {
   }
 
   private static hostLocal(options: IpamDriverOptions, logger: Logger): AddressAllocator {
-    if (!options.runner || !options.hostLocalDataDir) throw invalid('the IPAM driver needs an allocator, or a runner and host-local data dir');
-    return new HostLocalAllocator(options.runner, options.hostLocalDataDir, logger);
+    if (!options.hostLocalDataDir) throw invalid('the IPAM driver needs an allocator or a host-local data dir');
+    return new HostLocalAllocator(options.hostLocalDataDir, logger);
   }
 
   async init(): Promise<void> {

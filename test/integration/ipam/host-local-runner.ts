@@ -1,13 +1,13 @@
 /**
- * A minimal IpamPluginRunner that runs the real host-local binary through the
- * project's plugin executor (environment, error decoding and timeouts as in
- * production), so the IPAM driver can be tested against it without the rest
- * of the CNI runtime (no result cache, no version negotiation, no locks).
+ * Runs the real host-local binary through the project's plugin executor
+ * (environment, error decoding and timeouts as in production), as another
+ * CNI tool sharing docker-cni's pool directories would, so the IPAM driver's
+ * in-process reservations can be checked against it.
  */
 import { SpawnPluginExecutor, type PluginExecutor } from '../../../src/cni/exec.js';
 import type { CniResult, RuntimeConf } from '../../../src/cni/types.js';
 import { join } from 'node:path';
-import { IpamDriver, type IpamNetConf, type IpamPluginRunner } from '../../../src/ipam/ipam-driver.js';
+import { IpamDriver } from '../../../src/ipam/ipam-driver.js';
 import type { PoolRecord } from '../../../src/ipam/pool-record.js';
 import { silentLogger } from '../../../src/log.js';
 import { RecordStore } from '../../../src/state/record-store.js';
@@ -17,7 +17,14 @@ export const HOST_LOCAL_DIR = process.env.DOCKER_CNI_TEST_CNI_PATH?.split(':')[0
 export const HOST_LOCAL_BIN = `${HOST_LOCAL_DIR}/host-local`;
 const TIMEOUT_MS = 20_000;
 
-export class HostLocalRunner implements IpamPluginRunner {
+/** A standalone IPAM plugin's netconf. */
+export type IpamNetConf = Record<string, unknown> & {
+  cniVersion: string;
+  name: string;
+  ipam: { type: string; [key: string]: unknown };
+};
+
+export class HostLocalRunner {
   calls = 0;
 
   constructor(
@@ -43,11 +50,17 @@ export class HostLocalRunner implements IpamPluginRunner {
   }
 }
 
-/** An initialised IpamDriver on `runner` with its pool records in <root>/state and host-local data in `dataDir`. */
-export async function ipamDriverOn(runner: IpamPluginRunner, root: string, dataDir = join(root, 'host-local')): Promise<IpamDriver> {
+/** host-local's netconf for a docker-cni pool: the pool ID is the network name. */
+export const hostLocalNetconf = (poolId: string, dataDir: string, subnet: string, gateway: string): IpamNetConf => ({
+  cniVersion: '1.0.0',
+  name: poolId,
+  ipam: { type: 'host-local', dataDir, ranges: [[{ subnet, gateway }]] },
+});
+
+/** An initialised IpamDriver with its pool records in <root>/state and host-local data in `dataDir`. */
+export async function ipamDriverOn(root: string, dataDir = join(root, 'host-local')): Promise<IpamDriver> {
   const driver = new IpamDriver({
     pools: new RecordStore<PoolRecord>(join(root, 'state'), 'pools'),
-    runner,
     hostLocalDataDir: dataDir,
     defaultPoolsV4: ['10.232.0.0/16/24'],
     defaultPoolsV6: ['fd7d:c11d:4e7::/48/64'],

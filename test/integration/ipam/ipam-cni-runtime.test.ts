@@ -1,27 +1,29 @@
 /**
- * The IPAM driver with the project's real CniRuntime as its runner: proves the
- * structural IpamPluginRunner contract holds end to end (validation of our
- * container IDs, netns, CNI_ARGS and netconf by the runtime included).
+ * docker-cni's in-process reservations and the real host-local, run through
+ * the project's CniRuntime as any CNI runtime would run it, taking turns on
+ * one pool directory: every address is distinct, and together they follow
+ * host-local's own order (one round robin, kept in `last_reserved_ip.0`), so
+ * neither side can tell the other is not host-local.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CniRuntime } from '../../../src/cni/runtime.js';
+import type { RuntimeConf } from '../../../src/cni/types.js';
 import { OPT, RequestPoolRequest } from '../../../src/docker/api.js';
-import type { IpamPluginRunner } from '../../../src/ipam/ipam-driver.js';
 import { silentLogger } from '../../../src/log.js';
 import { isRoot, skipUnless } from '../../helpers/prereq.js';
-import { HOST_LOCAL_BIN, HOST_LOCAL_DIR, ipamDriverOn } from './host-local-runner.js';
+import { HOST_LOCAL_BIN, HOST_LOCAL_DIR, hostLocalNetconf, ipamDriverOn } from './host-local-runner.js';
 
 const skip = skipUnless([
   [isRoot(), 'root'],
   [existsSync(HOST_LOCAL_BIN), HOST_LOCAL_BIN],
 ]);
 
-describe('IpamDriver with CniRuntime as its runner', { skip }, () => {
+describe('docker-cni and host-local (through CniRuntime) share a pool', { skip }, () => {
   let root: string;
 
   before(async () => {
@@ -32,29 +34,35 @@ describe('IpamDriver with CniRuntime as its runner', { skip }, () => {
     if (root) await rm(root, { recursive: true, force: true });
   });
 
-  test('gateway, allocation, --ip, v6, release and pool release', async () => {
+  test("turns on a /29: distinct addresses in host-local's order, round the end, until both see it exhausted", async () => {
     const runtime = new CniRuntime({ binDirs: [HOST_LOCAL_DIR], cacheDir: join(root, 'cache'), logger: silentLogger });
-    const runner: IpamPluginRunner = runtime;
     const dataDir = join(root, 'host-local');
-    const driver = await ipamDriverOn(runner, root, dataDir);
-    const third = 1 + Math.floor(Math.random() * 250);
-
-    const pool = await driver.requestPool(RequestPoolRequest.parse({ Pool: `10.232.${third}.0/24` }));
+    const driver = await ipamDriverOn(root, dataDir);
+    const prefix = `10.232.${1 + Math.floor(Math.random() * 250)}`;
+    const subnet = `${prefix}.0/29`;
+    const pool = await driver.requestPool(RequestPoolRequest.parse({ Pool: subnet }));
     const gw = { [OPT.requestAddressType]: OPT.gatewayData };
-    assert.equal((await driver.requestAddress({ PoolID: pool.PoolID, Address: '', Options: gw })).Address, `10.232.${third}.1/24`);
-    assert.equal((await driver.requestAddress({ PoolID: pool.PoolID, Address: '' })).Address, `10.232.${third}.2/24`);
-    assert.equal((await driver.requestAddress({ PoolID: pool.PoolID, Address: `10.232.${third}.9` })).Address, `10.232.${third}.9/24`);
+    assert.equal((await driver.requestAddress({ PoolID: pool.PoolID, Address: '', Options: gw })).Address, `${prefix}.1/29`);
+    const netconf = hostLocalNetconf(pool.PoolID, dataDir, subnet, `${prefix}.1`);
+    const rtOf = (n: number): RuntimeConf => ({ containerId: `other-tool-${n}`, netns: '/proc/self/ns/net', netnsOverride: true, ifName: 'eth0' });
 
-    const v6 = await driver.requestPool(RequestPoolRequest.parse({ V6: true, Pool: 'fd7d:c11d:4e7:77::/64' }));
-    assert.equal((await driver.requestAddress({ PoolID: v6.PoolID, Address: 'fd7d:c11d:4e7:77::20' })).Address, 'fd7d:c11d:4e7:77::20/64');
+    const ours = async (): Promise<string> => (await driver.requestAddress({ PoolID: pool.PoolID, Address: '' })).Address.split('/')[0]!;
+    const theirs = async (n: number): Promise<string> => (await runtime.execIpam('ADD', netconf, rtOf(n)))?.ips?.[0]?.address.split('/')[0] ?? '';
 
-    await driver.releaseAddress({ PoolID: pool.PoolID, Address: `10.232.${third}.2` });
-    await driver.releaseAddress({ PoolID: pool.PoolID, Address: `10.232.${third}.9` });
-    await driver.releaseAddress({ PoolID: v6.PoolID, Address: 'fd7d:c11d:4e7:77::20' });
-    assert.equal((await driver.listReservations(pool.PoolID)).size, 0);
-    assert.equal((await driver.listReservations(v6.PoolID)).size, 0);
+    const order = [await ours(), await theirs(1), await ours(), await theirs(2)];
+    assert.deepEqual(order, [2, 3, 4, 5].map((n) => `${prefix}.${n}`));
+    // A freed address comes round again only after the range's end, for either side.
+    await driver.releaseAddress({ PoolID: pool.PoolID, Address: `${prefix}.2` });
+    await runtime.execIpam('DEL', netconf, rtOf(1)); // frees .3
+    assert.deepEqual([await theirs(3), await ours(), await theirs(4)], [`${prefix}.6`, `${prefix}.2`, `${prefix}.3`]);
+    assert.equal(await readFile(join(dataDir, pool.PoolID, 'last_reserved_ip.0'), 'utf8'), `${prefix}.3`);
+    await assert.rejects(ours(), /exhausted/);
+    await assert.rejects(theirs(5), /no IP addresses available/);
+
+    for (const n of [2, 3, 4]) await runtime.execIpam('DEL', netconf, rtOf(n));
+    for (const ip of (await driver.listReservations(pool.PoolID)).keys()) await driver.releaseAddress({ PoolID: pool.PoolID, Address: ip });
+    await driver.releaseAddress({ PoolID: pool.PoolID, Address: `${prefix}.1` });
     await driver.releasePool({ PoolID: pool.PoolID });
-    await driver.releasePool({ PoolID: v6.PoolID });
     assert.deepEqual(await readdir(dataDir), []);
   });
 });

@@ -1,7 +1,8 @@
 /**
- * The IPAM driver against the real host-local binary (Debian 1.1.1), with
- * temp state and data dirs. host-local only touches files, so no network
- * state is created; root is needed because the plugin is run as it would be.
+ * The IPAM driver's in-process reservations against the real host-local
+ * binary (the plugin set under test), sharing temp state and data dirs.
+ * host-local only touches files, so no network state is created; root is
+ * needed because the plugin is run as it would be.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,7 +14,7 @@ import { OPT, RequestPoolRequest } from '../../../src/docker/api.js';
 import { PluginError } from '../../../src/errors.js';
 import { ALLOCATION_ID_PREFIX, IpamDriver } from '../../../src/ipam/ipam-driver.js';
 import { isRoot, skipUnless } from '../../helpers/prereq.js';
-import { HOST_LOCAL_BIN, HostLocalRunner, ipamDriverOn } from './host-local-runner.js';
+import { HOST_LOCAL_BIN, HostLocalRunner, hostLocalNetconf, ipamDriverOn } from './host-local-runner.js';
 
 const GATEWAY_OPTS = { [OPT.requestAddressType]: OPT.gatewayData };
 const ipOf = (cidr: string): string => cidr.split('/')[0]!;
@@ -38,7 +39,7 @@ describe('IpamDriver with the real host-local', { skip }, () => {
     stateDir = join(root, 'state');
     dataDir = join(root, 'host-local');
     runner = new HostLocalRunner();
-    driver = await ipamDriverOn(runner, root, dataDir);
+    driver = await ipamDriverOn(root, dataDir);
   });
 
   after(async () => {
@@ -54,10 +55,11 @@ describe('IpamDriver with the real host-local', { skip }, () => {
     for (let i = 0; i < 4; i++) allocated.push((await driver.requestAddress({ PoolID: pool.PoolID, Address: '' })).Address);
     assert.deepEqual(allocated, [2, 3, 4, 5].map((n) => `10.232.${third}.${n}/24`));
 
-    // host-local's own layout: one file per IP holding "<containerId>\r\n<ifname>", plus its bookkeeping.
+    // host-local's own layout: one file per IP holding "<containerId>\r\n<ifname>", plus its round-robin position
+    // (its `lock` appears once host-local itself runs).
     const poolDir = join(dataDir, pool.PoolID);
     const files = (await readdir(poolDir)).sort();
-    assert.deepEqual(files, [...allocated.map(ipOf), 'last_reserved_ip.0', 'lock'].sort());
+    assert.deepEqual(files, [...allocated.map(ipOf), 'last_reserved_ip.0'].sort());
     for (const ip of allocated.map(ipOf)) {
       assert.match(await readFile(join(poolDir, ip), 'utf8'), new RegExp(`^${ALLOCATION_ID_PREFIX}[0-9a-f]{16}\\r\\neth0$`));
     }
@@ -82,7 +84,7 @@ describe('IpamDriver with the real host-local', { skip }, () => {
     // The release is done in-process; real host-local, run as another tool would, must see the address as free,
     // and docker-cni must then respect that tool's reservation.
     const foreign = { containerId: 'other-tool-0001', netns: '/proc/self/ns/net', netnsOverride: true, ifName: 'eth0', args: [['IgnoreUnknown', '1'], ['IP', victim]] as Array<[string, string]> };
-    const netconf = { cniVersion: '1.0.0', name: pool.PoolID, ipam: { type: 'host-local', dataDir, ranges: [[{ subnet, gateway: ipOf(gateway.Address) }]] } };
+    const netconf = hostLocalNetconf(pool.PoolID, dataDir, subnet, ipOf(gateway.Address));
     const taken = await runner.execIpam('ADD', netconf, foreign);
     assert.equal(taken?.ips?.[0]?.address, `${victim}/24`);
     await assert.rejects(
@@ -90,7 +92,7 @@ describe('IpamDriver with the real host-local', { skip }, () => {
       (err: PluginError) => err.code === 'CONFLICT' && /already in use/.test(err.message),
     );
     await runner.execIpam('DEL', netconf, foreign);
-    assert.deepEqual((await readdir(poolDir)).sort(), afterRelease, "host-local's DEL of its holder left docker-cni's files alone");
+    assert.deepEqual((await readdir(poolDir)).sort(), [...afterRelease, 'lock'].sort(), "host-local's DEL of its holder left docker-cni's files alone");
 
     for (const address of [...allocated, requested.Address, gateway.Address]) {
       await driver.releaseAddress({ PoolID: pool.PoolID, Address: ipOf(address) });

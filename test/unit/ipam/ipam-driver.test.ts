@@ -11,7 +11,6 @@ import { IpamDriver, type IpamDriverOptions } from '../../../src/ipam/ipam-drive
 import { ALLOCATION_ID_PREFIX } from '../../../src/names.js';
 import { POOL_CODEC, type PoolRecord } from '../../../src/ipam/pool-record.js';
 import { RecordStore } from '../../../src/state/record-store.js';
-import { FakeHostLocal } from './fake-host-local.js';
 import { rejectsWith } from '../../helpers/plugin-errors.js';
 
 const GATEWAY_OPTS = { [OPT.requestAddressType]: OPT.gatewayData };
@@ -20,7 +19,6 @@ interface Harness {
   root: string;
   stateDir: string;
   dataDir: string;
-  runner: FakeHostLocal;
   routes: string[];
   driver: IpamDriver;
   make(overrides?: Partial<IpamDriverOptions>): Promise<IpamDriver>;
@@ -32,12 +30,10 @@ beforeEach(async () => {
   const root = await mkdtemp(join(tmpdir(), 'dcni-ipam-unit-'));
   const stateDir = join(root, 'state');
   const dataDir = join(root, 'host-local');
-  const runner = new FakeHostLocal();
   const routes: string[] = [];
   const make = async (overrides: Partial<IpamDriverOptions> = {}): Promise<IpamDriver> => {
     const driver = new IpamDriver({
       pools: new RecordStore<PoolRecord>(stateDir, 'pools', true, POOL_CODEC),
-      runner,
       hostLocalDataDir: dataDir,
       defaultPoolsV4: ['10.231.0.0/16/24'],
       defaultPoolsV6: ['fd7d:c11d:4e7::/48/64'],
@@ -48,7 +44,7 @@ beforeEach(async () => {
     await driver.init();
     return driver;
   };
-  h = { root, stateDir, dataDir, runner, routes, driver: await make(), make };
+  h = { root, stateDir, dataDir, routes, driver: await make(), make };
 });
 
 afterEach(async () => {
@@ -179,17 +175,14 @@ describe('IpamDriver addresses', () => {
     const pool = await h.driver.requestPool(poolReq({ Pool: '10.231.9.0/24' }));
     const gw = await h.driver.requestAddress(addrReq(pool.PoolID, '', GATEWAY_OPTS));
     assert.equal(gw.Address, '10.231.9.1/24');
-    assert.equal(h.runner.calls.length, 0, 'the gateway never goes through host-local');
+    assert.deepEqual(await readdir(join(h.dataDir, pool.PoolID)).catch(() => []), [], 'the gateway is never a host-local reservation');
     assert.equal((await h.driver.getPool(pool.PoolID))?.gateway, '10.231.9.1');
 
     const ep = await h.driver.requestAddress(addrReq(pool.PoolID));
     assert.equal(ep.Address, '10.231.9.2/24');
-    const range = (h.runner.adds()[0]!.netconf.ipam.ranges as Array<Array<Record<string, string>>>)[0]![0]!;
-    assert.deepEqual(range, { subnet: '10.231.9.0/24', gateway: '10.231.9.1' });
 
     await h.driver.releaseAddress({ PoolID: pool.PoolID, Address: '10.231.9.1' });
     assert.equal((await h.driver.getPool(pool.PoolID))?.gateway, undefined);
-    assert.equal(h.runner.dels().length, 0);
   });
 
   test('gateway: an explicit address; a second, different gateway is a CONFLICT', async () => {
@@ -222,19 +215,13 @@ describe('IpamDriver addresses', () => {
     await rejectsWith(h.driver.requestAddress(addrReq(pool.PoolID, '10.231.9.50', GATEWAY_OPTS)), 'CONFLICT', /10\.231\.9\.50/);
   });
 
-  test('a requested address is passed to host-local as CNI_ARGS IP=', async () => {
+  test("a requested address is reserved as host-local reserves it: its file names a fresh allocation ID, and last_reserved_ip.0", async () => {
     const pool = await h.driver.requestPool(poolReq({ Pool: '10.231.9.0/24' }));
     const res = await h.driver.requestAddress(addrReq(pool.PoolID, '10.231.9.77'));
     assert.equal(res.Address, '10.231.9.77/24');
-    const add = h.runner.adds()[0]!;
-    assert.deepEqual(add.rt.args, [['IgnoreUnknown', '1'], ['IP', '10.231.9.77']]);
-    assert.equal(add.rt.ifName, 'eth0');
-    assert.equal(add.rt.netns, '/proc/self/ns/net');
-    assert.ok(add.rt.containerId.startsWith(ALLOCATION_ID_PREFIX));
-    assert.deepEqual(
-      { cniVersion: add.netconf.cniVersion, name: add.netconf.name, type: add.netconf.ipam.type, dataDir: add.netconf.ipam.dataDir },
-      { cniVersion: '1.0.0', name: pool.PoolID, type: 'host-local', dataDir: h.dataDir },
-    );
+    const dir = join(h.dataDir, pool.PoolID);
+    assert.match(await readFile(join(dir, '10.231.9.77'), 'utf8'), new RegExp(`^${ALLOCATION_ID_PREFIX}[0-9a-f]{16}\\r\\neth0$`));
+    assert.equal(await readFile(join(dir, 'last_reserved_ip.0'), 'utf8'), '10.231.9.77');
     // "ip/len" is accepted too, when len is the pool's.
     assert.equal((await h.driver.requestAddress(addrReq(pool.PoolID, '10.231.9.78/24'))).Address, '10.231.9.78/24');
   });
@@ -279,11 +266,8 @@ describe('IpamDriver addresses', () => {
     assert.deepEqual([record.subPool, record.rangeStart, record.rangeEnd], ['10.231.9.128/25', '10.231.9.128', '10.231.9.254']);
     assert.equal((await h.driver.requestAddress(addrReq(pool.PoolID, '', GATEWAY_OPTS))).Address, '10.231.9.128/24');
     assert.equal((await h.driver.requestAddress(addrReq(pool.PoolID))).Address, '10.231.9.129/24');
-    const inRange = (h.runner.adds()[0]!.netconf.ipam.ranges as Array<Array<Record<string, string>>>)[0]![0]!;
-    assert.equal(inRange.rangeStart, '10.231.9.128');
     assert.equal((await h.driver.requestAddress(addrReq(pool.PoolID, '10.231.9.10'))).Address, '10.231.9.10/24');
-    const whole = (h.runner.adds()[1]!.netconf.ipam.ranges as Array<Array<Record<string, string>>>)[0]![0]!;
-    assert.equal(whole.rangeStart, undefined);
+    assert.equal((await h.driver.requestAddress(addrReq(pool.PoolID))).Address, '10.231.9.130/24', 'the range resumes after .129');
   });
 
   test('SubPool validation', async () => {
@@ -299,14 +283,12 @@ describe('IpamDriver addresses', () => {
     const a = await h.driver.requestAddress(addrReq(pool.PoolID));
     const b = await h.driver.requestAddress(addrReq(pool.PoolID));
     const ipA = a.Address.split('/')[0]!;
-    const delsBefore = h.runner.dels().length;
 
     await h.driver.releaseAddress({ PoolID: pool.PoolID, Address: ipA });
     const left = await h.driver.listReservations(pool.PoolID);
     assert.deepEqual([...left.keys()], [b.Address.split('/')[0]]);
     await h.driver.releaseAddress({ PoolID: pool.PoolID, Address: ipA });
     assert.deepEqual([...(await h.driver.listReservations(pool.PoolID)).keys()], [b.Address.split('/')[0]]);
-    assert.equal(h.runner.dels().length, delsBefore, 'no host-local DEL: the file is the whole reservation');
   });
 
   test('releasing a file host-local wrote for someone else removes it too (Docker owns every address of its pool)', async () => {
@@ -320,13 +302,16 @@ describe('IpamDriver addresses', () => {
     assert.deepEqual(Object.fromEntries(await h.driver.listReservations(pool.PoolID)), {});
   });
 
-  test('a failed ADD is followed by a DEL of its allocation ID', async () => {
-    const pool = await h.driver.requestPool(poolReq({ Pool: '10.231.9.0/24' }));
-    h.runner.failNext = new Error('spawn host-local ETIMEDOUT');
-    await rejectsWith(h.driver.requestAddress(addrReq(pool.PoolID)), 'INTERNAL', /ETIMEDOUT/);
-    const [add, del] = h.runner.calls;
-    assert.equal(del?.verb, 'DEL');
-    assert.equal(del?.rt.containerId, add?.rt.containerId);
+  test("host-local's round robin: after the last reserved address, round the range's end, skipping what anyone holds", async () => {
+    const pool = await h.driver.requestPool(poolReq({ Pool: '10.231.9.0/29' }));
+    await h.driver.requestAddress(addrReq(pool.PoolID, '', GATEWAY_OPTS)); // .1
+    const next = async (): Promise<string> => (await h.driver.requestAddress(addrReq(pool.PoolID))).Address;
+    assert.deepEqual([await next(), await next()], ['10.231.9.2/29', '10.231.9.3/29']);
+    await h.driver.releaseAddress({ PoolID: pool.PoolID, Address: '10.231.9.2' });
+    assert.equal(await next(), '10.231.9.4/29', 'a freed address waits for its turn');
+    await writeFile(join(h.dataDir, pool.PoolID, '10.231.9.5'), 'other-runtime-1\r\neth0');
+    assert.deepEqual([await next(), await next()], ['10.231.9.6/29', '10.231.9.2/29'], 'then round to the start, past the gateway');
+    await rejectsWith(h.driver.requestAddress(addrReq(pool.PoolID)), 'EXHAUSTED', /pool 10\.231\.9\.0\/29 is exhausted/);
   });
 
   test('unknown pools are NOT_FOUND; ReleasePool of an unknown pool succeeds', async () => {
@@ -356,8 +341,6 @@ describe('IpamDriver addresses', () => {
       await assert.rejects(h.driver.listReservations(PoolID));
     }
     assert.deepEqual(await snapshot(h.root), before);
-    assert.equal(h.runner.adds().length, 1);
-    assert.equal(h.runner.dels().length, 0);
   });
 
   test('ReleasePool removes the record and host-local\'s files only, never following symlinks; it is idempotent', async () => {
@@ -393,13 +376,11 @@ describe('IpamDriver addresses', () => {
     await mkdir(join(h.dataDir, pool.PoolID), { recursive: true });
     await symlink(outside, join(h.dataDir, pool.PoolID, '10.231.9.7'));
     await rejectsWith(h.driver.releaseAddress({ PoolID: pool.PoolID, Address: '10.231.9.7' }), 'STATE_FAILED');
-    assert.equal(h.runner.dels().length, 0);
   });
 
   test('constructor rejects malformed default pools', () => {
     const base = {
       pools: new RecordStore<PoolRecord>(h.stateDir, 'pools', true, POOL_CODEC),
-      runner: h.runner,
       hostLocalDataDir: h.dataDir,
       logger: silentLogger,
     };
