@@ -54,56 +54,83 @@ function rpc(socketPath: string, agent: Agent, path: string, body: unknown): Pro
 
 const addressOf = (i: number): string => `10.${100 + Math.floor(i / 65_000)}.${Math.floor(i / 250) % 250}.${(i % 250) + 2}/8`;
 
+/** One plugin (driver, IPAM, HTTP app on its own socket) with `size` endpoints on one network. */
+interface Plugin {
+  driver: NetworkDriver;
+  net: string;
+  socketPath: string;
+  agent: Agent;
+  server: Server;
+}
+
+async function pluginWith(root: string, size: number): Promise<Plugin> {
+  const driver = driverOn(root);
+  await driver.init();
+  const ipam = new IpamDriver({
+    pools: new RecordStore<PoolRecord>(root, 'pools', true, POOL_CODEC),
+    hostLocalDataDir: join(root, 'hl'),
+    defaultPoolsV4: [],
+    defaultPoolsV6: [],
+    hostRoutes: () => Promise.resolve([]),
+    logger: silentLogger,
+  });
+  const app = createApp({ network: driver, ipam, logger: silentLogger });
+  const socketPath = join(root, 'plugin.sock');
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(socketPath, () => resolve(s));
+  });
+  const net = hexId();
+  await driver.createNetwork(networkRequest(net, { v4: [{ pool: '10.0.0.0/8', gateway: '10.0.0.1/8' }] }));
+  for (let made = 0; made < size; made++) await driver.createEndpoint(endpointRequest(net, hexId(), { address: addressOf(made) }));
+  await driver.drain();
+  return { driver, net, socketPath, agent: new Agent({ keepAlive: true }), server };
+}
+
+/** CreateEndpoint, Join, Leave, DeleteEndpoint over the socket, as dockerd sends them; ms. */
+async function endpointLife(p: Plugin, address: string): Promise<number> {
+  const ep = hexId();
+  const t = performance.now();
+  await rpc(p.socketPath, p.agent, '/NetworkDriver.CreateEndpoint', endpointRequest(p.net, ep, { address }));
+  await rpc(p.socketPath, p.agent, '/NetworkDriver.Join', { NetworkID: p.net, EndpointID: ep, SandboxKey: '/x', Options: {} });
+  await rpc(p.socketPath, p.agent, '/NetworkDriver.Leave', { NetworkID: p.net, EndpointID: ep });
+  await rpc(p.socketPath, p.agent, '/NetworkDriver.DeleteEndpoint', { NetworkID: p.net, EndpointID: ep });
+  const ms = performance.now() - t;
+  await p.driver.drain();
+  return ms;
+}
+
+/**
+ * The sizes are measured side by side (one plugin each, their cycles
+ * interleaved), so a change in the machine's load shows in all of them
+ * alike rather than in whichever size ran at the time.
+ */
 export async function scaleBench(): Promise<{ perSize: Record<number, number>; startupMs: number; startupRssMb: number }> {
-  const root = await mkdtemp(join(tmpdir(), 'dcni-bench-scale-'));
+  const sizes = [10, 100, 1000];
+  const roots = await Promise.all(sizes.map(() => mkdtemp(join(tmpdir(), 'dcni-bench-scale-'))));
   try {
-    const driver = driverOn(root);
-    await driver.init();
-    const ipam = new IpamDriver({
-      pools: new RecordStore<PoolRecord>(root, 'pools', true, POOL_CODEC),
-      hostLocalDataDir: join(root, 'hl'),
-      defaultPoolsV4: [],
-      defaultPoolsV6: [],
-      hostRoutes: () => Promise.resolve([]),
-      logger: silentLogger,
-    });
-    const app = createApp({ network: driver, ipam, logger: silentLogger });
-    const socketPath = join(root, 'plugin.sock');
-    const server: Server = await new Promise((resolve) => {
-      const s = app.listen(socketPath, () => resolve(s));
-    });
-    const agent = new Agent({ keepAlive: true });
-    const net = hexId();
-    await driver.createNetwork(networkRequest(net, { v4: [{ pool: '10.0.0.0/8', gateway: '10.0.0.1/8' }] }));
-    const perSize: Record<number, number> = {};
-    let made = 0;
-    // The first size is run twice: the first round only warms the JIT and the file system.
-    for (const size of [10, 10, 100, 1000]) {
-      while (made < size) await driver.createEndpoint(endpointRequest(net, hexId(), { address: addressOf(made++) }));
-      const times: number[] = [];
-      for (let i = 0; i < cycles; i++) {
-        const ep = hexId();
-        const t = performance.now();
-        await rpc(socketPath, agent, '/NetworkDriver.CreateEndpoint', endpointRequest(net, ep, { address: addressOf(5000 + i) }));
-        await rpc(socketPath, agent, '/NetworkDriver.Join', { NetworkID: net, EndpointID: ep, SandboxKey: '/x', Options: {} });
-        await rpc(socketPath, agent, '/NetworkDriver.Leave', { NetworkID: net, EndpointID: ep });
-        await rpc(socketPath, agent, '/NetworkDriver.DeleteEndpoint', { NetworkID: net, EndpointID: ep });
-        times.push(performance.now() - t);
-        await driver.drain();
+    const plugins: Plugin[] = [];
+    for (const [n, size] of sizes.entries()) plugins.push(await pluginWith(roots[n]!, size));
+    const times = sizes.map((): number[] => []);
+    const warmUp = Math.min(20, cycles);
+    for (let i = 0; i < warmUp + cycles; i++) {
+      for (const [n, p] of plugins.entries()) {
+        const ms = await endpointLife(p, addressOf(5000 + i));
+        if (i >= warmUp) times[n]!.push(ms);
       }
-      perSize[size] = median(times);
     }
-    await driver.drain();
-    agent.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const perSize: Record<number, number> = {};
+    for (const [n, size] of sizes.entries()) perSize[size] = median(times[n]!);
+    for (const p of plugins) {
+      p.agent.destroy();
+      await new Promise<void>((resolve) => p.server.close(() => resolve()));
+    }
     const before = process.memoryUsage().rss;
     const t = performance.now();
-    const restarted = driverOn(root);
-    await restarted.init();
+    await driverOn(roots[sizes.length - 1]!).init();
     const startupMs = performance.now() - t;
     return { perSize, startupMs, startupRssMb: (process.memoryUsage().rss - before) / 1048576 };
   } finally {
-    await rm(root, { recursive: true, force: true });
+    await Promise.all(roots.map((root) => rm(root, { recursive: true, force: true })));
   }
 }
 
