@@ -20,7 +20,6 @@ import { PluginError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { CHAIN_IFNAME, newAllocationId } from '../names.js';
 import { formatIp, parseIp, usableRange, type IpAddr } from '../util/ip-math.js';
-import { KeyedLock } from '../util/keyed-lock.js';
 import type { AddressAllocator, AddressHolder } from './address-allocator.js';
 import { allocationOrder, type AllocationRange } from './host-local-order.js';
 import { HostLocalStore } from './host-local-store.js';
@@ -34,8 +33,6 @@ const conflict = (message: string): PluginError => new PluginError('CONFLICT', m
 export class HostLocalAllocator implements AddressAllocator {
   readonly dataDir: string;
   private readonly store: HostLocalStore;
-  /** One reservation at a time per pool in this process, as host-local's flock makes its own runs take turns. */
-  private readonly poolLocks = new KeyedLock();
 
   constructor(
     dataDir: string,
@@ -65,11 +62,8 @@ export class HostLocalAllocator implements AddressAllocator {
     return this.store.removePoolDir(poolId);
   }
 
-  allocate(record: PoolRecord, requested?: IpAddr): Promise<IpAddr> {
-    return this.poolLocks.withLock(record.poolId, () => this.allocateLocked(record, requested));
-  }
-
-  private async allocateLocked(record: PoolRecord, requested?: IpAddr): Promise<IpAddr> {
+  /** Synchronous from start to end (see HostLocalStore.reserve), so two allocations of this process never interleave. */
+  async allocate(record: PoolRecord, requested?: IpAddr): Promise<IpAddr> {
     const holder = { containerId: newAllocationId(), ifName: CHAIN_IFNAME };
     const range = this.rangeOf(record, requested);
     if (requested) {
@@ -78,19 +72,19 @@ export class HostLocalAllocator implements AddressAllocator {
       if (requested.value < range.first || requested.value > range.last) {
         throw conflict(`address ${formatIp(requested)} is not available in pool ${record.pool}`);
       }
-      if (!(await this.store.reserve(record.poolId, requested, holder))) {
+      if (!this.store.reserve(record.poolId, requested, holder)) {
         throw conflict(`address ${formatIp(requested)} is already in use in pool ${record.pool}`);
       }
       return this.reserved(record, requested, holder.containerId);
     }
     const family = poolCidr(record).family;
-    const taken = await this.store.names(record.poolId);
-    const last = await this.store.lastReserved(record.poolId);
+    const taken = this.store.names(record.poolId);
+    const last = this.store.lastReserved(record.poolId);
     let lostRaces = 0;
     for (const value of allocationOrder(range, last?.family === family ? last.value : undefined)) {
       const addr: IpAddr = { family, value };
       if (taken.has(formatIp(addr))) continue;
-      if (await this.store.reserve(record.poolId, addr, holder)) return this.reserved(record, addr, holder.containerId);
+      if (this.store.reserve(record.poolId, addr, holder)) return this.reserved(record, addr, holder.containerId);
       if (++lostRaces > MAX_LOST_RACES) break;
     }
     const where = record.subPool ? `IP range ${record.subPool} of pool ${record.pool}` : `pool ${record.pool}`;

@@ -7,7 +7,8 @@
  *   <dataDir>/<network name>/lock                 (flock'd by every call)
  * File names of addresses are Go's net.IP.String(), which formatIp reproduces.
  */
-import { lstat, mkdir, readdir, readFile, rmdir, unlink, writeFile } from 'node:fs/promises';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { lstat, readdir, readFile, rmdir, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { PluginError } from '../errors.js';
 import { formatIp, parseIp, type IpAddr } from '../util/ip-math.js';
@@ -114,15 +115,30 @@ export class HostLocalStore {
     }
   }
 
+  /*
+   * Reserving runs on Docker's serialised RequestAddress path and touches three tiny local files, so it uses
+   * synchronous calls (tens of microseconds each): in a burst of container starts, the async versions' ten
+   * requests queued behind the busy libuv threadpool and made each RequestAddress milliseconds long
+   * (bench/RESULTS.md).
+   */
+
   /** Names in the pool's directory (addresses and bookkeeping); none before its first reservation. */
-  async names(poolId: string): Promise<Set<string>> {
-    return new Set(await this.entries(this.poolDir(poolId)));
+  names(poolId: string): Set<string> {
+    try {
+      return new Set(readdirSync(this.poolDir(poolId)));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Set();
+      throw new PluginError('STATE_FAILED', `listing host-local dir ${this.poolDir(poolId)}: ${(err as Error).message}`, { cause: err });
+    }
   }
 
   /** Where host-local's round robin stands: the address it, or docker-cni, reserved last. */
-  async lastReserved(poolId: string): Promise<IpAddr | undefined> {
-    const text = await readFile(join(this.poolDir(poolId), LAST_RESERVED_FILE), 'utf8').catch(() => '');
-    return parseIp(text.trim());
+  lastReserved(poolId: string): IpAddr | undefined {
+    try {
+      return parseIp(readFileSync(join(this.poolDir(poolId), LAST_RESERVED_FILE), 'utf8').trim());
+    } catch {
+      return undefined;
+    }
   }
 
   /**
@@ -133,25 +149,27 @@ export class HostLocalStore {
    * the flock orders host-local's read and write of `last_reserved_ip.0`, a
    * hint that a racing writer can only move.
    */
-  async reserve(poolId: string, addr: IpAddr, holder: HostLocalReservation): Promise<boolean> {
+  reserve(poolId: string, addr: IpAddr, holder: HostLocalReservation): boolean {
     const dir = this.poolDir(poolId);
     const path = join(dir, formatIp(addr));
-    const create = (): Promise<void> => writeFile(path, `${holder.containerId}${LINE_BREAK}${holder.ifName}`, { flag: 'wx', mode: 0o600 });
+    const create = (): void => writeFileSync(path, `${holder.containerId}${LINE_BREAK}${holder.ifName}`, { flag: 'wx', mode: 0o600 });
     try {
-      await create().catch(async (err: NodeJS.ErrnoException) => {
-        if (err.code !== 'ENOENT') throw err;
+      try {
+        create();
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
         // The pool's first address: host-local makes the directory when it opens its store.
-        await mkdir(dir, { recursive: true, mode: 0o755 });
-        await create();
-      });
+        mkdirSync(dir, { recursive: true, mode: 0o755 });
+        create();
+      }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
       throw new PluginError('STATE_FAILED', `reserving ${path}: ${(err as Error).message}`, { cause: err });
     }
     try {
-      await writeFile(join(dir, LAST_RESERVED_FILE), formatIp(addr), { mode: 0o600 });
+      writeFileSync(join(dir, LAST_RESERVED_FILE), formatIp(addr), { mode: 0o600 });
     } catch (err) {
-      await unlink(path).catch(() => undefined);
+      void unlink(path).catch(() => undefined);
       throw new PluginError('STATE_FAILED', `recording the last reserved address in ${dir}: ${(err as Error).message}`, { cause: err });
     }
     return true;

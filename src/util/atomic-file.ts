@@ -1,3 +1,4 @@
+import { closeSync, fchmodSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { namesIn } from './dir.js';
@@ -23,6 +24,10 @@ const tempNameOf = (path: string): string => `${path}.${process.pid}${String(++w
 export async function writeFileAtomically(path: string, data: string | Buffer, options: AtomicWriteOptions = {}): Promise<void> {
   const temp = tempNameOf(path);
   const mode = options.mode ?? 0o600;
+  if (!(options.fsync ?? true)) {
+    writeWithoutSync(path, temp, data, mode);
+    return;
+  }
   const file = await open(temp, 'wx', mode).catch(async (err: NodeJS.ErrnoException) => {
     if (err.code !== 'ENOENT') throw err;
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
@@ -40,6 +45,34 @@ export async function writeFileAtomically(path: string, data: string | Buffer, o
   } catch (err) {
     if (isOpen) await file.close().catch(() => undefined);
     await rm(temp, { force: true });
+    throw err;
+  }
+}
+
+/**
+ * Without fsync a write is a few quick calls on a small local file, made synchronously: endpoint records are
+ * written on Docker's serialised CreateEndpoint path, and in a burst of container starts the async calls
+ * queued behind the busy libuv threadpool for milliseconds each (bench/RESULTS.md).
+ */
+function writeWithoutSync(path: string, temp: string, data: string | Buffer, mode: number): void {
+  const openTemp = (): number => openSync(temp, 'wx', mode);
+  let fd: number | undefined;
+  try {
+    try {
+      fd = openTemp();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      fd = openTemp();
+    }
+    fchmodSync(fd, mode);
+    writeFileSync(fd, data);
+    closeSync(fd);
+    fd = undefined;
+    renameSync(temp, path);
+  } catch (err) {
+    if (fd !== undefined) closeSync(fd);
+    rmSync(temp, { force: true });
     throw err;
   }
 }

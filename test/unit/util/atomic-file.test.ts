@@ -32,6 +32,9 @@ describe('writeFileAtomically', () => {
       await writeFileAtomically(target, 'second', { fsync: false });
       assert.equal(await readFile(target, 'utf8'), 'second');
       assert.equal((await stat(target)).mode & 0o777, 0o600, 'the default mode');
+      const quick = join(dir, 'new', 'quick', 'q.json');
+      await writeFileAtomically(quick, 'no fsync', { mode: 0o644, fsync: false });
+      assert.equal((await stat(quick)).mode & 0o777, 0o644, 'the synchronous (no fsync) write sets the mode too');
       const many = Array.from({ length: 50 }, (_, i) => writeFileAtomically(target, `w${i}`, { fsync: false }));
       await Promise.all(many);
       assert.match(await readFile(target, 'utf8'), /^w\d+$/);
@@ -50,6 +53,7 @@ describe('writeFileAtomically', () => {
       const target = join(dir, 'r.json');
       await writeFileAtomically(target, 'old');
       await assert.rejects(writeFileAtomically(target, 42 as unknown as string));
+      await assert.rejects(writeFileAtomically(target, 42 as unknown as string, { fsync: false }));
       assert.equal(await readFile(target, 'utf8'), 'old');
       assert.deepEqual(await readdir(dir), ['r.json']);
     } finally {
