@@ -37,7 +37,8 @@ export function endpointPrefixOfHostLink(link: string): string | undefined {
 
 const GENERATED_PREFIX = 'dcni-';
 const BRIDGE_ID_CHARS = 10;
-const GENERATED_BRIDGE = /^dcni-[0-9a-f]{10}$/;
+/** Local network IDs are hex; swarm-scoped ones are base 36 (lowercase letters and digits). */
+const GENERATED_BRIDGE = /^dcni-[0-9a-z]{10}$/;
 
 /** Deterministic bridge name from the network ID: ≤ 15 chars, unique per network. */
 export function bridgeNameFor(networkId: string): string {

@@ -1,4 +1,4 @@
-import type { EngineInfo } from '../docker/api.js';
+import { DockerId, type EngineInfo } from '../docker/api.js';
 import { DockerApiError, dockerHttp } from './docker-http.js';
 
 /** What reconciliation needs to know from Docker. */
@@ -44,7 +44,9 @@ export function dockerApiView(socketPath: string, timeoutMs = 10_000): DockerVie
       const summaries = await docker.call('GET', '/networks');
       const out: DockerNetworkView[] = [];
       for (const summary of Array.isArray(summaries) ? (summaries as NetworkSummary[]) : []) {
-        if (typeof summary.Id !== 'string' || !/^[0-9a-f]{1,64}$/.test(summary.Id)) continue;
+        // Swarm-scoped networks have 25-character base-36 IDs, not 64 hex: a network skipped here would look
+        // gone to the reconciler, which would then remove it. The ID shape Docker sends the driver is the one accepted.
+        if (typeof summary.Id !== 'string' || !DockerId.safeParse(summary.Id).success) continue;
         const detail = ((await docker.call('GET', `/networks/${summary.Id}`)) ?? {}) as NetworkDetail;
         out.push({
           id: summary.Id,

@@ -27,6 +27,8 @@ import { ENDPOINT_CODEC, NETWORK_CODEC, type EndpointRecord, type NetworkRecord 
 import { RecordStore } from '../../../src/state/record-store.js';
 
 export const hexId = (): string => randomBytes(32).toString('hex');
+/** A swarm-scoped network's ID: 25 characters of base 36, not hex. */
+export const swarmId = (): string => [...randomBytes(25)].map((b) => (b % 36).toString(36)).join('');
 
 export interface ChainCall {
   verb: 'ADD' | 'DEL';

@@ -10,6 +10,8 @@ import { dockerHttp } from '../../../src/reconcile/docker-http.js';
 import { dockerApiView } from '../../../src/reconcile/docker-view.js';
 
 const NET = 'a'.repeat(64);
+/** A swarm-scoped network's ID: 25 characters of base 36. */
+const SWARM_NET = '3happno4u297ehgxkgjgqt2zz';
 
 describe('dockerApiView', () => {
   let dir: string;
@@ -26,7 +28,10 @@ describe('dockerApiView', () => {
       req.on('data', (c: Buffer) => (body += c.toString()));
       req.on('end', () => {
         res.setHeader('Content-Type', 'application/json');
-        if (req.url === '/networks') return res.end(JSON.stringify([{ Id: NET, Name: 'n1' }, { Id: '../bad', Name: 'x' }]));
+        if (req.url === '/networks') {
+          return res.end(JSON.stringify([{ Id: NET, Name: 'n1' }, { Id: '../bad', Name: 'x' }, { Id: SWARM_NET, Name: 'span' }]));
+        }
+        if (req.url === `/networks/${SWARM_NET}`) return res.end(JSON.stringify({ IPAM: { Config: [{ Subnet: '10.233.9.0/24' }] }, Containers: {} }));
         if (req.url === `/networks/${NET}`) {
           return res.end(JSON.stringify({ IPAM: { Config: [{ Subnet: '10.231.9.0/24' }] }, Containers: { c1: { EndpointID: 'e1', IPv4Address: '10.231.9.2/24', IPv6Address: '' } } }));
         }
@@ -42,9 +47,12 @@ describe('dockerApiView', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  test('lists networks with subnets and endpoint addresses; IDs that are not hex are never put into a path', async () => {
+  test('lists networks, swarm-scoped ones included, with subnets and endpoint addresses; malformed IDs are never put into a path', async () => {
     const networks = await dockerApiView(socket).networks();
-    assert.deepEqual(networks, [{ id: NET, name: 'n1', subnets: ['10.231.9.0/24'], endpoints: [{ id: 'e1', addresses: ['10.231.9.2'], containerId: 'c1', containerName: '' }] }]);
+    assert.deepEqual(networks, [
+      { id: NET, name: 'n1', subnets: ['10.231.9.0/24'], endpoints: [{ id: 'e1', addresses: ['10.231.9.2'], containerId: 'c1', containerName: '' }] },
+      { id: SWARM_NET, name: 'span', subnets: ['10.233.9.0/24'], endpoints: [] },
+    ]);
     assert.ok(!seen.some((s) => s.includes('bad')));
   });
 
