@@ -121,6 +121,15 @@ export function buildComponents(settings: Settings, logger: Logger, metrics: Met
     listTaggedFirewallNetworks: () => firewall.listTaggedNetworks(),
     removeFirewallNetwork: (prefix) => firewall.removeNetwork(prefix),
     deleteLink: (name) => links.deleteIfExists(name),
+    ...(cluster
+      ? {
+          cluster: {
+            listPools: () => cluster.ipam.holdings(),
+            releaseAddress: (poolId, ip) => cluster.ipam.releaseAddress(poolId, ip),
+            releasePool: (poolId) => cluster.ipam.releasePool(poolId),
+          },
+        }
+      : {}),
   };
   const docker = dockerApiView(settings.dockerSocket);
   const reconcilerWithGrace = (graceMs?: number): Reconciler =>

@@ -35,6 +35,9 @@ export interface ClusterPool {
   gateway?: string;
 }
 
+/** One cluster pool as the reconciler sees it (see LocalPool for the fields). */
+export type ClusterPoolHolding = Pick<LocalPool, 'poolId' | 'cidr' | 'addresses' | 'requestedAt' | 'releasedAt'>;
+
 export class ClusterIpam {
   private readonly lock = new KeyedLock();
   private readonly pools = new Map<string, LocalPool>();
@@ -71,7 +74,7 @@ export class ClusterIpam {
         throw new ClusterError('POOL_MISMATCH', `pool ${canonical} exists in the cluster with gateway ${stored.gateway ?? 'none'}, not ${requestedGateway}`);
       }
       const existing = this.pools.get(poolId) ?? (await this.options.local.load(poolId));
-      const local: LocalPool = existing ?? {
+      const { releasedAt: _released, ...kept } = existing ?? {
         poolId,
         cidr: stored.cidr,
         blockPrefix: stored.blockPrefix,
@@ -79,7 +82,7 @@ export class ClusterIpam {
         blocks: [],
         addresses: {},
       };
-      await this.persist(local);
+      await this.persist({ ...kept, requestedAt: new Date().toISOString() });
       return { poolId, cidr: stored.cidr, ...(stored.gateway ? { gateway: stored.gateway } : {}) };
     });
   }
@@ -127,7 +130,11 @@ export class ClusterIpam {
       const pool = this.pools.get(poolId) ?? (await this.options.local.load(poolId));
       if (!pool) return;
       if (Object.keys(pool.addresses).length > 0) {
-        this.options.logger.warn({ poolId, left: Object.keys(pool.addresses) }, 'cluster: pool released with addresses still recorded; keeping its blocks');
+        this.options.logger.warn(
+          { poolId, left: Object.keys(pool.addresses) },
+          'cluster: pool released with addresses still recorded; its blocks are kept until the reconciler has freed them',
+        );
+        await this.persist({ ...pool, releasedAt: new Date().toISOString() });
         return;
       }
       const etcdBlocks = await this.options.store.listBlocks(poolId);
@@ -137,6 +144,23 @@ export class ClusterIpam {
       this.pools.delete(poolId);
       await this.options.local.remove(poolId);
     });
+  }
+
+  /** What this host holds in each cluster pool, for the reconciler. */
+  async holdings(): Promise<ClusterPoolHolding[]> {
+    const out: ClusterPoolHolding[] = [];
+    for (const poolId of await this.options.local.list()) {
+      const pool = await this.localPool(poolId).catch(() => undefined);
+      if (!pool) continue;
+      out.push({
+        poolId,
+        cidr: pool.cidr,
+        addresses: { ...pool.addresses },
+        ...(pool.requestedAt ? { requestedAt: pool.requestedAt } : {}),
+        ...(pool.releasedAt ? { releasedAt: pool.releasedAt } : {}),
+      });
+    }
+    return out;
   }
 
   /** Block CIDRs this host owns in a pool (for routes and tests). */

@@ -19,6 +19,13 @@ const LocalPoolSchema = z.object({
   blocks: z.array(z.number().int()),
   /** Addresses handed out (bare IPs), each with when. */
   addresses: z.record(z.string(), z.string()),
+  /** When Docker last asked for the pool (RequestPool): the reconciler leaves a pool alone for a grace period after. */
+  requestedAt: z.string().optional(),
+  /**
+   * When Docker released the pool while addresses were still recorded: Docker is done with it on this host, so
+   * those addresses are leftovers (a plugin killed mid-attachment), and the reconciler finishes the release.
+   */
+  releasedAt: z.string().optional(),
 });
 export type LocalPool = z.infer<typeof LocalPoolSchema>;
 

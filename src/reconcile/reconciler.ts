@@ -22,6 +22,24 @@ export interface GcReport {
   actions: GcAction[];
 }
 
+/** A multi-host (etcd) pool as held on this host: the addresses it handed out, each with when. */
+export interface ClusterPoolView {
+  poolId: string;
+  cidr: string;
+  addresses: Record<string, string>;
+  /** When Docker last asked for the pool. */
+  requestedAt?: string;
+  /** Set when Docker released the pool while addresses were still recorded. */
+  releasedAt?: string;
+}
+
+/** The cluster IPAM's side of reconciliation; absent on a host without etcd. */
+export interface ClusterReconcileTargets {
+  listPools(): Promise<ClusterPoolView[]>;
+  releaseAddress(poolId: string, ip: string): Promise<void>;
+  releasePool(poolId: string): Promise<void>;
+}
+
 /** What the reconciler may inspect and remove; the drivers provide it, under their own locks. */
 export interface ReconcileTargets {
   listNetworks(): NetworkRecord[];
@@ -37,6 +55,7 @@ export interface ReconcileTargets {
   listTaggedFirewallNetworks(): Promise<Set<string>>;
   removeFirewallNetwork(idPrefix: string): Promise<void>;
   deleteLink(name: string): Promise<void>;
+  cluster?: ClusterReconcileTargets;
 }
 
 export interface ReconcilerOptions {
@@ -142,6 +161,7 @@ export class Reconciler {
         }
       }
       await this.reconcilePools(dockerNetworks, act);
+      await this.reconcileClusterPools(dockerNetworks, act);
     }
 
     // Objects that carry no timestamp (cache entries, links, rules) are removed
@@ -224,6 +244,42 @@ export class Reconciler {
         if (!this.old(since)) continue;
         await act({ kind: 'reservation', id: `${pool.poolId}/${ip}`, reason: 'no container holds this address' }, () =>
           targets.releaseAddress(pool.poolId, ip),
+        );
+      }
+    }
+  }
+
+  /**
+   * A plugin killed between handing out a cluster address and Docker's
+   * ReleaseAddress leaves the address recorded, and with it the host's blocks
+   * in etcd (a pool is given back only once empty). Addresses no container of
+   * this host holds are freed after the grace period; then the pool goes
+   * back once Docker is done with it: it released it, or lists no network of
+   * its subnet.
+   */
+  private async reconcileClusterPools(
+    dockerNetworks: DockerNetworkView[],
+    act: (action: GcAction, work: () => Promise<void>) => Promise<void>,
+  ): Promise<void> {
+    const cluster = this.opts.targets.cluster;
+    if (!cluster) return;
+    for (const pool of await cluster.listPools()) {
+      const holders = dockerNetworks.filter((n) => n.subnets.includes(pool.cidr));
+      const liveIps = new Set(holders.flatMap((n) => n.endpoints.flatMap((e) => e.addresses)));
+      let kept = 0;
+      for (const [ip, since] of Object.entries(pool.addresses)) {
+        if (liveIps.has(ip) || !this.old(since)) {
+          kept++;
+          continue;
+        }
+        await act({ kind: 'reservation', id: `${pool.poolId}/${ip}`, reason: 'no container holds this cluster address' }, () =>
+          cluster.releaseAddress(pool.poolId, ip),
+        );
+      }
+      const dockerDone = pool.releasedAt !== undefined || holders.length === 0;
+      if (kept === 0 && dockerDone && this.old(pool.requestedAt)) {
+        await act({ kind: 'pool', id: pool.poolId, reason: `Docker is done with cluster pool ${pool.cidr} on this host` }, () =>
+          cluster.releasePool(pool.poolId),
         );
       }
     }

@@ -121,6 +121,35 @@ describe('cluster IPAM on a real 3-member etcd', { skip }, () => {
     await expectCode(h.ipam.requestAddress(poolId, '10.233.2.1'), 'ADDRESS_TAKEN');
   });
 
+  test('a pool Docker releases with an address left keeps its block until that address is freed; the holdings show what the reconciler needs', async () => {
+    const prefix = uniquePrefix();
+    const h = await start('leftover', prefix);
+    const { poolId } = await h.ipam.requestPool('10.233.6.0/24');
+    const { address } = await h.ipam.requestAddress(poolId);
+    const ownedInEtcd = async (): Promise<string[]> => [...(await h.store.listBlocks(poolId)).values()].filter((b) => b.record.host === h.id).map((b) => b.record.cidr);
+    const [before] = await h.ipam.holdings();
+    assert.ok(before?.requestedAt && !before.releasedAt && address in before.addresses);
+
+    // The plugin was killed before Docker's ReleaseAddress: Docker releases the pool with the address still recorded.
+    await h.ipam.releasePool(poolId);
+    assert.equal((await ownedInEtcd()).length, 1, 'the block stays while an address is recorded');
+    const [released] = await h.ipam.holdings();
+    assert.ok(released?.releasedAt, 'Docker is recorded as done with the pool');
+    assert.deepEqual(Object.keys(released.addresses), [address]);
+
+    // What the reconciler does once the address is past its grace period.
+    await h.ipam.releaseAddress(poolId, address);
+    await h.ipam.releasePool(poolId);
+    assert.deepEqual(await ownedInEtcd(), []);
+    assert.deepEqual(await h.ipam.holdings(), []);
+
+    // Docker asking again starts afresh: no release is pending.
+    await h.ipam.requestPool('10.233.6.0/24');
+    const [again] = await h.ipam.holdings();
+    assert.ok(again && !again.releasedAt && Object.keys(again.addresses).length === 0);
+    await h.ipam.releasePool(poolId);
+  });
+
   test('a living host keeps its blocks; once its lease expires another host reclaims them', async () => {
     const prefix = uniquePrefix();
     // One block in the whole pool: whoever holds it blocks everyone else.

@@ -9,8 +9,8 @@ import { silentLogger } from '../../../src/log.js';
 import { bridgeNameFor, generatedCniName, hostLinkNameFor } from '../../../src/names.js';
 import type { EndpointRecord, NetworkRecord } from '../../../src/network/records.js';
 import type { DockerNetworkView, DockerView } from '../../../src/reconcile/docker-view.js';
-import { Reconciler, type GcAction, type GcReport, type ReconcileTargets } from '../../../src/reconcile/reconciler.js';
-import { createDriverHarness, endpointRequest, gate, hexId, networkRequest, settle } from '../network/driver-harness.js';
+import { Reconciler, type ClusterPoolView, type ClusterReconcileTargets, type GcAction, type GcReport, type ReconcileTargets } from '../../../src/reconcile/reconciler.js';
+import { createDriverHarness, endpointRequest, gate, hexId, networkRequest, settle, swarmId } from '../network/driver-harness.js';
 
 const NOW = Date.parse('2025-06-02T12:00:00Z');
 const GRACE_MS = 60_000;
@@ -63,6 +63,7 @@ function cacheEntry(networkName: string, containerId: string, cniArgs: Array<[st
 
 /** In-memory targets: removals really remove, so later steps of a pass see the effect, as with the real drivers. */
 class FakeTargets implements ReconcileTargets {
+  cluster?: ClusterReconcileTargets;
   networks: NetworkRecord[] = [];
   endpoints: EndpointRecord[] = [];
   pools: PoolRecord[] = [];
@@ -164,6 +165,7 @@ async function staleWorld() {
   const ids = {
     live: hexId(),
     liveEp: hexId(),
+    liveSwarm: swarmId(),
     goneNet: hexId(),
     goneNetEp: hexId(),
     staleEp: hexId(),
@@ -173,11 +175,12 @@ async function staleWorld() {
     stalePool: 'dcni-00000000000000b2',
     strayContainerLink: `dc${hexId().slice(0, 13)}`,
     strayBridge: `dcni-${hexId().slice(0, 10)}`,
+    straySwarmBridge: bridgeNameFor(swarmId()),
     strayFirewall: hexId().slice(0, 12),
     strayCacheContainer: hexId(),
   };
   const targets = new FakeTargets();
-  targets.networks = [networkRecord(ids.live), networkRecord(ids.goneNet)];
+  targets.networks = [networkRecord(ids.live), networkRecord(ids.liveSwarm), networkRecord(ids.goneNet)];
   targets.endpoints = [
     endpointRecord(ids.liveEp, ids.live),
     endpointRecord(ids.staleEp, ids.live),
@@ -209,8 +212,10 @@ async function staleWorld() {
     'dcnotours',
     hostLinkNameFor(ids.liveEp),
     bridgeNameFor(ids.live),
+    bridgeNameFor(ids.liveSwarm),
     ids.strayContainerLink,
     ids.strayBridge,
+    ids.straySwarmBridge,
   ];
   const docker = new FakeDocker([
     {
@@ -219,6 +224,7 @@ async function staleWorld() {
       subnets: ['10.231.1.0/24'],
       endpoints: [{ id: ids.liveEp, addresses: ['10.231.1.5'] }],
     },
+    { id: ids.liveSwarm, name: 'span', subnets: ['10.233.1.0/24'], endpoints: [] },
     { id: hexId(), name: 'bridge', subnets: ['172.17.0.0/16'], endpoints: [] },
   ]);
   return { targets, docker, links, ids };
@@ -266,13 +272,14 @@ describe('Reconciler', () => {
         `cache ${generatedCniName(ids.live)}/${ids.strayCacheContainer}/eth0`,
         `link ${ids.strayContainerLink}`,
         `link ${ids.strayBridge}`,
+        `link ${ids.straySwarmBridge}`,
         `firewall ${ids.strayFirewall}`,
       ].sort(),
     );
     assert.ok(report.actions.every((a) => a.error === undefined && a.reason.length > 0));
     assert.deepEqual(
       targets.networks.map((n) => n.id),
-      [ids.live],
+      [ids.live, ids.liveSwarm],
     );
     assert.deepEqual(
       targets.endpoints.map((e) => e.id),
@@ -291,7 +298,7 @@ describe('Reconciler', () => {
     const { targets, docker, links, ids } = await staleWorld();
     const r = reconciler(targets, docker, links);
     await r.runPass();
-    const cleanLinks = links.filter((l) => l !== ids.strayContainerLink && l !== ids.strayBridge);
+    const cleanLinks = links.filter((l) => l !== ids.strayContainerLink && l !== ids.strayBridge && l !== ids.straySwarmBridge);
     const again = await reconciler(targets, docker, cleanLinks).runPass();
     assert.deepEqual(again.actions, []);
   });
@@ -305,7 +312,7 @@ describe('Reconciler', () => {
     const report = await reconcilerAtNow(targets, docker, links).runPass();
     const kinds = new Set(report.actions.map((a) => a.kind));
     for (const kind of ['network', 'endpoint', 'pool', 'reservation'] as const) assert.equal(kinds.has(kind), false, kind);
-    assert.equal(targets.networks.length, 2);
+    assert.equal(targets.networks.length, 3);
     assert.equal(targets.endpoints.length, 4);
     assert.equal(targets.pools.length, 2);
   });
@@ -322,7 +329,7 @@ describe('Reconciler', () => {
       real.actions.map((a) => a.kind).sort(),
     );
     assert.deepEqual(world.targets.calls, []);
-    assert.equal(world.targets.networks.length, 2);
+    assert.equal(world.targets.networks.length, 3);
     assert.equal(world.targets.endpoints.length, 4);
   });
 
@@ -392,6 +399,74 @@ describe('Reconciler', () => {
       );
     },
   );
+});
+
+/** The cluster IPAM's local holdings, recording what the reconciler frees. */
+class FakeClusterTargets implements ClusterReconcileTargets {
+  readonly calls: string[] = [];
+  constructor(public pools: ClusterPoolView[]) {}
+  async listPools(): Promise<ClusterPoolView[]> {
+    return structuredClone(this.pools);
+  }
+  async releaseAddress(poolId: string, ip: string): Promise<void> {
+    this.calls.push(`releaseAddress ${poolId} ${ip}`);
+    for (const pool of this.pools) if (pool.poolId === poolId) delete pool.addresses[ip];
+  }
+  async releasePool(poolId: string): Promise<void> {
+    this.calls.push(`releasePool ${poolId}`);
+    this.pools = this.pools.filter((p) => p.poolId !== poolId || Object.keys(p.addresses).length > 0);
+  }
+}
+
+describe('Reconciler on cluster pools', () => {
+  const clusterWorld = () => {
+    const cluster = new FakeClusterTargets([
+      // In use here: one address held by a container, one leaked, one just handed out.
+      { poolId: 'dcnic-00000000000000c1', cidr: '10.233.1.0/24', requestedAt: OLD, addresses: { '10.233.1.5': OLD, '10.233.1.6': OLD, '10.233.1.7': YOUNG } },
+      // Docker released it with an address left (the plugin was killed mid-attachment); a swarm manager still lists the network.
+      { poolId: 'dcnic-00000000000000c2', cidr: '10.233.2.0/24', requestedAt: OLD, releasedAt: OLD, addresses: { '10.233.2.9': OLD } },
+      // No network of its subnet, but Docker asked for it a moment ago (its network is being created).
+      { poolId: 'dcnic-00000000000000c3', cidr: '10.233.3.0/24', requestedAt: YOUNG, addresses: {} },
+      // No network of its subnet for long.
+      { poolId: 'dcnic-00000000000000c4', cidr: '10.233.4.0/24', requestedAt: OLD, addresses: {} },
+    ]);
+    const targets = new FakeTargets();
+    targets.cluster = cluster;
+    const docker = new FakeDocker([
+      { id: swarmId(), name: 'span1', subnets: ['10.233.1.0/24'], endpoints: [{ id: hexId(), addresses: ['10.233.1.5'] }] },
+      { id: swarmId(), name: 'span2', subnets: ['10.233.2.0/24'], endpoints: [] },
+    ]);
+    return { cluster, targets, docker };
+  };
+
+  test('frees addresses no container holds once past the grace period, then gives back pools Docker is done with', async () => {
+    const { cluster, targets, docker } = clusterWorld();
+    const report = await reconcilerAtNow(targets, docker, []).runPass();
+    assert.deepEqual(summary(report), [
+      'pool dcnic-00000000000000c2',
+      'pool dcnic-00000000000000c4',
+      'reservation dcnic-00000000000000c1/10.233.1.6',
+      'reservation dcnic-00000000000000c2/10.233.2.9',
+    ]);
+    assert.deepEqual(
+      cluster.pools.map((p) => [p.poolId, Object.keys(p.addresses)]),
+      [
+        ['dcnic-00000000000000c1', ['10.233.1.5', '10.233.1.7']],
+        ['dcnic-00000000000000c3', []],
+      ],
+    );
+    assert.deepEqual((await reconcilerAtNow(targets, docker, []).runPass()).actions, [], 'a second pass finds nothing');
+  });
+
+  test('a dry run frees nothing; Docker unreachable, nothing is even listed', async () => {
+    const { cluster, targets, docker } = clusterWorld();
+    const dry = await reconcilerAtNow(targets, docker, []).runPass({ dryRun: true });
+    assert.equal(dry.actions.length, 4);
+    assert.deepEqual(cluster.calls, []);
+    const blind = await reconcilerAtNow(targets, new FakeDocker(new Error('connect ENOENT')), []).runPass();
+    assert.deepEqual(blind.actions, []);
+    assert.deepEqual(cluster.calls, []);
+  });
 });
 
 describe('Reconciler with the real NetworkDriver', () => {
