@@ -7,7 +7,7 @@ import type { ClusterRuntime } from './runtime.js';
 export function clusterHooks(runtime: ClusterRuntime): ClusterHooks {
   return {
     routedSubnetsChanged(subnets) {
-      // Off the request path: a failed resync is retried by the watch and the periodic pass.
+      // Off the request path: RouteSync retries a failed resync itself.
       runtime.routes.setPools(subnets.map(clusterPoolId)).catch((err: unknown) => runtime.log.warn({ err }, 'cluster: route resync failed'));
     },
     bridgeReady: (bridge) => enableProxyArp(bridge),

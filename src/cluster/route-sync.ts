@@ -49,7 +49,10 @@ export class RouteSync {
   async setPools(poolIds: Iterable<string>): Promise<void> {
     this.pools.clear();
     for (const id of poolIds) this.pools.add(id);
-    await this.resyncNow();
+    await this.resyncNow().catch((err: unknown) => {
+      this.retrySoon();
+      throw err;
+    });
   }
 
   trigger(): void {

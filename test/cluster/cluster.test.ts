@@ -21,13 +21,12 @@ import { hostLeft } from './host-left.js';
 import { thirtyAtOnce } from './many.js';
 import { pluginKilled } from './plugin-kill.js';
 import { swarmService } from './service.js';
-import { ipOf, LEASE_TTL_S, reach, PLUGIN, removeSpanning, spanning } from './span.js';
+import { ipOf, LEASE_TTL_S, reach, PLUGIN, RECONCILE_MS, removeSpanning, spanning } from './span.js';
 
 const run = promisify(execFile);
 /** Small blocks, so that 10 containers per host need several, claimed while the other hosts claim theirs. */
 const BLOCK_PREFIX_V4 = 29;
 const PLUGIN_DIR = `${SIM_DIR}-plugin`;
-const RECONCILE_MS = 10_000;
 
 const have = (file: string, args: string[]): boolean => spawnSync(file, args, { stdio: 'ignore' }).status === 0;
 const skip = skipUnless([

@@ -12,6 +12,10 @@ import { dk, HOSTS, inHost, SIM_DIR, waitFor } from './sim.js';
 export const PLUGIN = 'dcni-cluster:latest';
 /** DOCKER_CNI_CLUSTER_LEASE_TTL of the tier's plugins. */
 export const LEASE_TTL_S = 4;
+/** DOCKER_CNI_RECONCILE_INTERVAL_MS of the tier's plugins (60 s by default). */
+export const RECONCILE_MS = 10_000;
+/** The reconciler's grace period (the plugin's default): it touches nothing younger. */
+export const RECONCILE_GRACE_MS = 60_000;
 
 /**
  * Swarm drops the IPAM settings of a local-scope driver's network (measured: every
@@ -58,9 +62,24 @@ async function routingReport(): Promise<string> {
     const routes = await inHost(h, 'ip', ['route', 'show', 'proto', ROUTE_PROTO]).catch((err: Error) => `(${err.message})`);
     lines.push(`host${h} routes: ${routes.split('\n').join('; ') || 'none'}`);
   }
-  const hosts = await etcdGet(new ClusterKeys().hostsPrefix()).catch((err: Error) => [{ key: `(${err.message})`, value: '' }]);
+  const keys = new ClusterKeys();
+  const failed = (err: Error): Array<{ key: string; value: string }> => [{ key: `(${err.message})`, value: '' }];
+  const hosts = await etcdGet(keys.hostsPrefix()).catch(failed);
   lines.push(`hosts in etcd: ${hosts.map((kv) => kv.key).join(' ') || 'none'}`);
+  const blocks = await etcdGet(keys.blocksPrefix()).catch(failed);
+  lines.push(`blocks in etcd: ${blocks.map((kv) => `${kv.key}=${kv.value}`).join(' ') || 'none'}`);
+  for (const h of HOSTS) lines.push(`host${h} plugin's last cluster log lines:\n  ${(await clusterLog(h)).join('\n  ') || 'none'}`);
   return lines.join('\n');
+}
+
+/** The last lines host i's dockerd logged from the plugin about the cluster layer (routes, blocks, lease). */
+async function clusterLog(i: number, count = 15): Promise<string[]> {
+  const text = await readFile(join(SIM_DIR, `host${i}`, 'dockerd.log'), 'utf8').catch((err: Error) => `(${err.message})`);
+  return text
+    .split('\n')
+    .filter((l) => l.includes('cluster'))
+    .slice(-count)
+    .map((l) => l.slice(0, 600));
 }
 
 /** Removes containers on their hosts, ignoring ones already gone. */

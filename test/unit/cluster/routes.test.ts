@@ -83,8 +83,8 @@ describe('route resync', () => {
     } as unknown as RouteTable;
     const sync = new RouteSync({ store, table, selfId: 'a', logger: silentLogger, retryMs: 20 });
     try {
-      await assert.rejects(sync.setPools(['p1']));
-      sync.trigger(); // an etcd event, whose resync fails too; nothing else arrives
+      await assert.rejects(sync.setPools(['p1'])); // a new routed network; its resync fails, and so does the retry
+
       for (let n = 0; n < 100 && synced.length === 0; n++) await new Promise((r) => setTimeout(r, 10));
       assert.deepEqual(synced[0], [{ dst: '10.9.0.64/26', via: '10.250.0.2' }]);
     } finally {
