@@ -73,7 +73,8 @@ export class HostLocalAllocator implements AddressAllocator {
         throw conflict(`address ${formatIp(requested)} is not available in pool ${record.pool}`);
       }
       if (!this.store.reserve(record.poolId, requested, holder)) {
-        throw conflict(`address ${formatIp(requested)} is already in use in pool ${record.pool}`);
+        const current = await this.holderOf(record.poolId, requested).catch(() => undefined);
+        throw conflict(`address ${formatIp(requested)} is already in use in pool ${record.pool}${current ? ` (held by ${current.containerId})` : ''}`);
       }
       return this.reserved(record, requested, holder.containerId);
     }

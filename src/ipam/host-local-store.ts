@@ -7,10 +7,11 @@
  *   <dataDir>/<network name>/lock                 (flock'd by every call)
  * File names of addresses are Go's net.IP.String(), which formatIp reproduces.
  */
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { lstat, readdir, readFile, rmdir, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { PluginError } from '../errors.js';
+import { createInDirSync } from '../util/dir.js';
 import { formatIp, parseIp, type IpAddr } from '../util/ip-math.js';
 import { isPoolId } from '../names.js';
 
@@ -154,14 +155,8 @@ export class HostLocalStore {
     const path = join(dir, formatIp(addr));
     const create = (): void => writeFileSync(path, `${holder.containerId}${LINE_BREAK}${holder.ifName}`, { flag: 'wx', mode: 0o600 });
     try {
-      try {
-        create();
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        // The pool's first address: host-local makes the directory when it opens its store.
-        mkdirSync(dir, { recursive: true, mode: 0o755 });
-        create();
-      }
+      // The pool's first address makes the directory, with the mode host-local gives it when it opens its store.
+      createInDirSync(dir, 0o755, create);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
       throw new PluginError('STATE_FAILED', `reserving ${path}: ${(err as Error).message}`, { cause: err });

@@ -241,15 +241,8 @@ export class IpamDriver implements IpamDriverApi {
 
   // ---- internals ----------------------------------------------------------------------
 
+  /** The allocator refuses a `--ip` that is the gateway or taken, naming its holder. */
   private async allocate(record: PoolRecord, requested: IpAddr | undefined): Promise<RequestAddressResponse> {
-    if (requested) {
-      const ip = formatIp(requested);
-      if (record.gateway === ip) throw conflict(`address ${ip} is the gateway of pool ${record.pool}`);
-      if (await this.allocator.isAllocated(record.poolId, requested)) {
-        const holder = await this.allocator.holderOf(record.poolId, requested).catch(() => undefined);
-        throw conflict(`address ${ip} is already in use in pool ${record.pool}${holder ? ` (held by ${holder.containerId})` : ''}`);
-      }
-    }
     const allocated = await this.allocator.allocate(record, requested);
     return { Address: `${formatIp(allocated)}/${poolCidr(record).prefix}`, Data: {} };
   }

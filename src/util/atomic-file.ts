@@ -1,7 +1,10 @@
-import { closeSync, fchmodSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { closeSync, fchmodSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { namesIn } from './dir.js';
+import { createInDir, createInDirSync, namesIn } from './dir.js';
+
+/** Directories made for state files: private to root. */
+const STATE_DIR_MODE = 0o700;
 
 export interface AtomicWriteOptions {
   /** File mode; state is private to root by default. */
@@ -28,11 +31,7 @@ export async function writeFileAtomically(path: string, data: string | Buffer, o
     writeWithoutSync(path, temp, data, mode);
     return;
   }
-  const file = await open(temp, 'wx', mode).catch(async (err: NodeJS.ErrnoException) => {
-    if (err.code !== 'ENOENT') throw err;
-    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-    return open(temp, 'wx', mode);
-  });
+  const file = await createInDir(dirname(path), STATE_DIR_MODE, () => open(temp, 'wx', mode));
   let isOpen = true;
   try {
     // Explicitly, because open's mode is cut by the umask.
@@ -55,16 +54,9 @@ export async function writeFileAtomically(path: string, data: string | Buffer, o
  * queued behind the busy libuv threadpool for milliseconds each (bench/RESULTS.md).
  */
 function writeWithoutSync(path: string, temp: string, data: string | Buffer, mode: number): void {
-  const openTemp = (): number => openSync(temp, 'wx', mode);
   let fd: number | undefined;
   try {
-    try {
-      fd = openTemp();
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-      fd = openTemp();
-    }
+    fd = createInDirSync(dirname(path), STATE_DIR_MODE, () => openSync(temp, 'wx', mode));
     fchmodSync(fd, mode);
     writeFileSync(fd, data);
     closeSync(fd);

@@ -1,11 +1,40 @@
-import { readdir } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
+import { mkdir, readdir } from 'node:fs/promises';
+
+const isMissing = (err: unknown): boolean => (err as NodeJS.ErrnoException).code === 'ENOENT';
+
+/**
+ * Runs `create` (a file create in `dir`); when the directory is missing it is
+ * made (with `mode`) and the create runs once more. Cheaper on the hot path
+ * than a mkdir before every create: the directory exists nearly always.
+ */
+export function createInDirSync<T>(dir: string, mode: number, create: () => T): T {
+  try {
+    return create();
+  } catch (err) {
+    if (!isMissing(err)) throw err;
+    mkdirSync(dir, { recursive: true, mode });
+    return create();
+  }
+}
+
+/** createInDirSync for an asynchronous create. */
+export async function createInDir<T>(dir: string, mode: number, create: () => Promise<T>): Promise<T> {
+  try {
+    return await create();
+  } catch (err) {
+    if (!isMissing(err)) throw err;
+    await mkdir(dir, { recursive: true, mode });
+    return create();
+  }
+}
 
 /** The names in a directory; none when the directory does not exist (yet, or any more). */
 export async function namesIn(dir: string): Promise<string[]> {
   try {
     return await readdir(dir);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    if (isMissing(err)) return [];
     throw err;
   }
 }

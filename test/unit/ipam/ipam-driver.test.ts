@@ -231,7 +231,7 @@ describe('IpamDriver addresses', () => {
     await h.driver.requestAddress(addrReq(pool.PoolID, '', GATEWAY_OPTS));
     await h.driver.requestAddress(addrReq(pool.PoolID, '10.231.9.77'));
     const before = await snapshot(h.root);
-    await rejectsWith(h.driver.requestAddress(addrReq(pool.PoolID, '10.231.9.77')), 'CONFLICT', /10\.231\.9\.77 is already in use/);
+    await rejectsWith(h.driver.requestAddress(addrReq(pool.PoolID, '10.231.9.77')), 'CONFLICT', /10\.231\.9\.77 is already in use in pool 10\.231\.9\.0\/24 \(held by dcni-alloc-[0-9a-f]+\)/);
     await rejectsWith(h.driver.requestAddress(addrReq(pool.PoolID, '10.231.9.1')), 'CONFLICT', /gateway/);
     await rejectsWith(h.driver.requestAddress(addrReq(pool.PoolID, '10.231.10.1')), 'INVALID_ARGUMENT', /outside pool 10\.231\.9\.0\/24/);
     await rejectsWith(h.driver.requestAddress(addrReq(pool.PoolID, '10.231.9.0')), 'INVALID_ARGUMENT', /network or broadcast/);
