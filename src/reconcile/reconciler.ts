@@ -5,6 +5,7 @@ import type { Logger } from '../log.js';
 import type { NetworkRecord, EndpointRecord } from '../network/records.js';
 import type { PoolRecord } from '../ipam/pool-record.js';
 import { CNI_ARG, endpointPrefixOfHostLink, isAllocationId, networkPrefixOfBridge, shortId } from '../names.js';
+import { formatCidr, parseCidr } from '../util/ip-math.js';
 import type { DockerNetworkView, DockerView } from './docker-view.js';
 
 export type GcKind = 'endpoint' | 'network' | 'pool' | 'reservation' | 'cache' | 'link' | 'firewall';
@@ -228,7 +229,7 @@ export class Reconciler {
   ): Promise<void> {
     const { targets } = this.opts;
     for (const pool of await targets.listPools()) {
-      const holders = dockerNetworks.filter((n) => n.subnets.includes(pool.pool));
+      const holders = networksOfSubnet(dockerNetworks, pool.pool);
       if (holders.length === 0) {
         if (this.old(pool.createdAt)) {
           await act({ kind: 'pool', id: pool.poolId, reason: `no Docker network uses ${pool.pool}` }, () =>
@@ -264,7 +265,7 @@ export class Reconciler {
     const cluster = this.opts.targets.cluster;
     if (!cluster) return;
     for (const pool of await cluster.listPools()) {
-      const holders = dockerNetworks.filter((n) => n.subnets.includes(pool.cidr));
+      const holders = networksOfSubnet(dockerNetworks, pool.cidr);
       const liveIps = new Set(holders.flatMap((n) => n.endpoints.flatMap((e) => e.addresses)));
       let kept = 0;
       for (const [ip, since] of Object.entries(pool.addresses)) {
@@ -284,6 +285,19 @@ export class Reconciler {
       }
     }
   }
+}
+
+/**
+ * Docker shows a subnet as the user wrote it (`fd00:0001::/64`), the pools hold it canonical (`fd00:1::/64`):
+ * compared as text, a pool in use would look unused and be released.
+ */
+function networksOfSubnet(networks: DockerNetworkView[], pool: string): DockerNetworkView[] {
+  const canonical = (text: string): string => {
+    const parsed = parseCidr(text);
+    return parsed ? formatCidr(parsed.cidr) : text;
+  };
+  const wanted = canonical(pool);
+  return networks.filter((n) => n.subnets.some((subnet) => canonical(subnet) === wanted));
 }
 
 async function listSysLinks(): Promise<string[]> {

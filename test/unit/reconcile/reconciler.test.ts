@@ -418,6 +418,17 @@ class FakeClusterTargets implements ClusterReconcileTargets {
   }
 }
 
+test('a pool counts as used when Docker shows its subnet written another way (IPv6 leading zeros)', async () => {
+  const targets = new FakeTargets();
+  targets.pools = [{ ...poolRecord('dcni-00000000000000d6', 'fd00:1::/64'), family: 6 }];
+  targets.cluster = new FakeClusterTargets([{ poolId: 'dcnic-00000000000000d6', cidr: 'fd00:2::/64', requestedAt: OLD, addresses: {} }]);
+  const docker = new FakeDocker([
+    { id: hexId(), name: 'v6', subnets: ['fd00:0001:0000::/64'], endpoints: [] },
+    { id: swarmId(), name: 'span6', subnets: ['FD00:0002::0/64'], endpoints: [] },
+  ]);
+  assert.deepEqual((await reconcilerAtNow(targets, docker, []).runPass()).actions, []);
+});
+
 describe('Reconciler on cluster pools', () => {
   const clusterWorld = () => {
     const cluster = new FakeClusterTargets([
