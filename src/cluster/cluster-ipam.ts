@@ -35,9 +35,6 @@ export interface ClusterPool {
   gateway?: string;
 }
 
-/** One cluster pool as the reconciler sees it (see LocalPool for the fields). */
-export type ClusterPoolHolding = Pick<LocalPool, 'poolId' | 'cidr' | 'addresses' | 'requestedAt' | 'releasedAt'>;
-
 export class ClusterIpam {
   private readonly lock = new KeyedLock();
   private readonly pools = new Map<string, LocalPool>();
@@ -146,19 +143,12 @@ export class ClusterIpam {
     });
   }
 
-  /** What this host holds in each cluster pool, for the reconciler. */
-  async holdings(): Promise<ClusterPoolHolding[]> {
-    const out: ClusterPoolHolding[] = [];
+  /** This host's state of each cluster pool (a snapshot: records are replaced, never changed in place), for the reconciler. */
+  async holdings(): Promise<LocalPool[]> {
+    const out: LocalPool[] = [];
     for (const poolId of await this.options.local.list()) {
       const pool = await this.localPool(poolId).catch(() => undefined);
-      if (!pool) continue;
-      out.push({
-        poolId,
-        cidr: pool.cidr,
-        addresses: { ...pool.addresses },
-        ...(pool.requestedAt ? { requestedAt: pool.requestedAt } : {}),
-        ...(pool.releasedAt ? { releasedAt: pool.releasedAt } : {}),
-      });
+      if (pool) out.push(pool);
     }
     return out;
   }
