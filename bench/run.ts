@@ -6,7 +6,8 @@
  *     plugin's peak RSS sampled during the burst;
  *  3. per-call plugin time split into CNI exec and our own overhead, from the plugin's debug log;
  *  4. the plugin API without dockerd at 10/100/1,000 endpoints and startup with 1,000 (bench/scale.ts);
- *  5. the samples, kept per engine in bench/samples.json, plotted to bench/docker-run.png (bench/plot.ts).
+ *  5. the kernel's netns moves per container start and stop, by process (bench/netns-moves.ts, needs perf);
+ *  6. the samples, kept per engine in bench/samples.json, plotted to bench/docker-run.png (bench/plot.ts).
  * The per-call split is taken from the sequential runs only: in a burst of 50 on a few CPUs every call
  * mostly waits for a CPU, which says nothing about the plugin's own cost.
  * Bounded: n <= 200, burst <= 50, every docker call has the harness timeout.
@@ -21,6 +22,7 @@ import { docker, ensureTestImage, freeSubnet, startPlugin, TEST_IMAGE, uniqueNam
 import { scaleBench } from './scale.js';
 import { plotSamples, type EngineSamples } from './plot.js';
 import { fmt, median, p90 } from './stats.js';
+import { countNetnsMoves } from './netns-moves.js';
 
 const n = Math.min(Math.max(Number(process.argv[2] ?? 30) || 30, 3), 200);
 const burst = Math.min(Math.max(Number(process.argv[3] ?? 50) || 50, 2), 50);
@@ -84,6 +86,23 @@ try {
   console.log(`## docker run --rm ${TEST_IMAGE} true: n=${n} each, interleaved (ms)`);
   console.log('| network | median | p90 | ratio to bridge |\n|---|---|---|---|');
   for (const [key, values] of Object.entries(times)) console.log(`| ${key} | ${fmt(median(values))} | ${fmt(p90(values))} | ${(median(values) / bridge).toFixed(3)} |`);
+
+  console.log('\n## kernel netns moves per container (one `docker run -d`, then its `docker rm -f`), by process');
+  console.log('Each move waits in rcu_barrier() with the rtnl lock held, so moves serialise host-wide.');
+  console.log('| network | start | remove | rcu_barrier wait per move, median ms |\n|---|---|---|---|');
+  for (const [key, net] of [['bridge', nets.bridge], ['cniDockerIpam', nets.cniDockerIpam], ['cniIpam', nets.cniIpam]] as const) {
+    const name = uniqueName('bench-moves');
+    containers.push(name);
+    const start = await countNetnsMoves(() => docker(['run', '-d', '--name', name, '--network', net, TEST_IMAGE, 'sleep', '60']));
+    const remove = await countNetnsMoves(() => docker(['rm', '-f', name]));
+    containers.length = 0;
+    if (!start || !remove) {
+      console.log('(skipped: no perf on this machine)');
+      break;
+    }
+    const show = (moves: Record<string, number>): string => Object.entries(moves).map(([comm, count]) => `${comm} ${count}`).join(', ') || 'none';
+    console.log(`| ${key} | ${show(start.byProcess)} | ${show(remove.byProcess)} | ${fmt(median([...start.barrierMs, ...remove.barrierMs]))} |`);
+  }
 
   console.log(`\n## ${burst} containers at once (docker run -d, then docker rm -f), ms`);
   console.log('| network | start all | remove all | CPU ms per container: dockerd | plugin | its children (CNI plugins, ip) |\n|---|---|---|---|---|---|');

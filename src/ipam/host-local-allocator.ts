@@ -46,7 +46,7 @@ export class HostLocalAllocator implements AddressAllocator {
     await mkdir(this.dataDir, { recursive: true, mode: 0o755 });
   }
 
-  holderOf(poolId: string, addr: IpAddr): Promise<AddressHolder | undefined> {
+  async holderOf(poolId: string, addr: IpAddr): Promise<AddressHolder | undefined> {
     return this.store.reservationOf(poolId, addr);
   }
 
@@ -112,7 +112,7 @@ export class HostLocalAllocator implements AddressAllocator {
   async release(record: PoolRecord, addr: IpAddr): Promise<boolean> {
     // In-process, not a host-local DEL: the result on disk is the same, and a
     // container removal waits on ReleaseAddress, so the spawn was on Docker's path.
-    const reservation = await this.store.removeReservation(record.poolId, addr);
+    const reservation = this.store.removeReservation(record.poolId, addr);
     if (!reservation) return false;
     this.logger.debug({ poolId: record.poolId, ip: formatIp(addr), containerId: reservation.containerId }, 'address released');
     return true;

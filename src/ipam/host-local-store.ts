@@ -7,8 +7,8 @@
  *   <dataDir>/<network name>/lock                 (flock'd by every call)
  * File names of addresses are Go's net.IP.String(), which formatIp reproduces.
  */
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { lstat, readdir, readFile, rmdir, unlink } from 'node:fs/promises';
+import { lstatSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { lstat, readdir, rmdir, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { PluginError } from '../errors.js';
 import { createInDirSync } from '../util/dir.js';
@@ -63,15 +63,20 @@ export class HostLocalStore {
     return poolDirOf(this.dataDir, poolId);
   }
 
-  /** The reservation holding `addr`, or undefined if the address is free. */
-  async reservationOf(poolId: string, addr: IpAddr): Promise<HostLocalReservation | undefined> {
+  /**
+   * The reservation holding `addr`, or undefined if the address is free.
+   * Synchronous, like reserve below: ReleaseAddress reads and removes one tiny file on Docker's removal path,
+   * and the async calls (lstat, then readFile's open, fstat, read and close, then unlink) each waited for the
+   * event loop, which the background teardown's spawns were holding (bench/RESULTS.md).
+   */
+  reservationOf(poolId: string, addr: IpAddr): HostLocalReservation | undefined {
     const path = join(this.poolDir(poolId), formatIp(addr));
     try {
-      const info = await lstat(path);
+      const info = lstatSync(path);
       if (!info.isFile() || info.size > MAX_RESERVATION_FILE_BYTES) {
         throw new PluginError('STATE_FAILED', `host-local allocation ${path} is not a small regular file`);
       }
-      const reservation = parseReservation(await readFile(path, 'utf8'));
+      const reservation = parseReservation(readFileSync(path, 'utf8'));
       if (!reservation) throw new PluginError('STATE_FAILED', `host-local allocation ${path} has unexpected content`);
       return reservation;
     } catch (err) {
@@ -103,12 +108,12 @@ export class HostLocalStore {
    * Unlinking one file needs no flock: host-local's ADD reserves with O_EXCL
    * creates, so an address freed mid-scan is merely found free or taken.
    */
-  async removeReservation(poolId: string, addr: IpAddr): Promise<HostLocalReservation | undefined> {
-    const current = await this.reservationOf(poolId, addr);
+  removeReservation(poolId: string, addr: IpAddr): HostLocalReservation | undefined {
+    const current = this.reservationOf(poolId, addr);
     if (!current) return undefined;
     const path = join(this.poolDir(poolId), formatIp(addr));
     try {
-      await unlink(path);
+      unlinkSync(path);
       return current;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
@@ -177,7 +182,12 @@ export class HostLocalStore {
     for (const name of (await this.entries(dir)).sort()) {
       const addr = addressOfFileName(name);
       if (!addr) continue;
-      const reservation = await this.reservationOf(poolId, addr).catch(() => undefined);
+      let reservation: HostLocalReservation | undefined;
+      try {
+        reservation = this.reservationOf(poolId, addr);
+      } catch {
+        // A file host-local would not have written is not a reservation; the reconciler reports it elsewhere.
+      }
       if (reservation) out.set(name, reservation);
     }
     return out;

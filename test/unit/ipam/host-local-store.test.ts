@@ -18,8 +18,8 @@ test('removeReservation removes exactly the address file and returns its holder;
     await writeFile(join(dataDir, POOL, 'last_reserved_ip.0'), '10.231.9.8');
     const seven = parseIp('10.231.9.7')!;
 
-    assert.deepEqual(await store.removeReservation(POOL, seven), { containerId: 'alloc-a', ifName: 'eth0' });
-    assert.equal(await store.removeReservation(POOL, seven), undefined);
+    assert.deepEqual(store.removeReservation(POOL, seven), { containerId: 'alloc-a', ifName: 'eth0' });
+    assert.equal(store.removeReservation(POOL, seven), undefined);
     assert.deepEqual((await readdir(join(dataDir, POOL))).sort(), ['10.231.9.8', 'last_reserved_ip.0']);
   } finally {
     await rm(dataDir, { recursive: true, force: true });
