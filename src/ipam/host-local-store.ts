@@ -10,6 +10,7 @@
 import { lstatSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { lstat, readdir, rmdir, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { PluginError } from '../errors.js';
 import { createInDirSync } from '../util/dir.js';
 import { formatIp, parseIp, type IpAddr } from '../util/ip-math.js';
@@ -186,9 +187,11 @@ export class HostLocalStore {
       try {
         reservation = this.reservationOf(poolId, addr);
       } catch {
-        // A file host-local would not have written is not a reservation; the reconciler reports it elsewhere.
+        // Skipped: a file host-local would not have written holds no reservation.
       }
       if (reservation) out.set(name, reservation);
+      // Each read is synchronous; a scan of a large pool (the reconciler's) must not hold the plugin's calls up.
+      await yieldToEventLoop();
     }
     return out;
   }
