@@ -64,6 +64,11 @@ export class HostLocalStore {
     return poolDirOf(this.dataDir, poolId);
   }
 
+  /** The file host-local keeps for one address of a pool. */
+  private addressFile(poolId: string, addr: IpAddr): string {
+    return join(this.poolDir(poolId), formatIp(addr));
+  }
+
   /**
    * The reservation holding `addr`, or undefined if the address is free.
    * Synchronous, like reserve below: ReleaseAddress reads and removes one tiny file on Docker's removal path,
@@ -71,7 +76,7 @@ export class HostLocalStore {
    * event loop, which the background teardown's spawns were holding (bench/RESULTS.md).
    */
   reservationOf(poolId: string, addr: IpAddr): HostLocalReservation | undefined {
-    const path = join(this.poolDir(poolId), formatIp(addr));
+    const path = this.addressFile(poolId, addr);
     try {
       const info = lstatSync(path);
       if (!info.isFile() || info.size > MAX_RESERVATION_FILE_BYTES) {
@@ -91,7 +96,7 @@ export class HostLocalStore {
 
   /** Whether host-local has a file for `addr`, whatever its content. */
   async isAllocated(poolId: string, addr: IpAddr): Promise<boolean> {
-    const path = join(this.poolDir(poolId), formatIp(addr));
+    const path = this.addressFile(poolId, addr);
     try {
       await lstat(path);
       return true;
@@ -112,7 +117,7 @@ export class HostLocalStore {
   removeReservation(poolId: string, addr: IpAddr): HostLocalReservation | undefined {
     const current = this.reservationOf(poolId, addr);
     if (!current) return undefined;
-    const path = join(this.poolDir(poolId), formatIp(addr));
+    const path = this.addressFile(poolId, addr);
     try {
       unlinkSync(path);
       return current;
@@ -158,7 +163,7 @@ export class HostLocalStore {
    */
   reserve(poolId: string, addr: IpAddr, holder: HostLocalReservation): boolean {
     const dir = this.poolDir(poolId);
-    const path = join(dir, formatIp(addr));
+    const path = this.addressFile(poolId, addr);
     const create = (): void => writeFileSync(path, `${holder.containerId}${LINE_BREAK}${holder.ifName}`, { flag: 'wx', mode: 0o600 });
     try {
       // The pool's first address makes the directory, with the mode host-local gives it when it opens its store.
