@@ -1,4 +1,5 @@
 import { readdir } from 'node:fs/promises';
+import { setImmediate } from 'node:timers/promises';
 import type { Logger } from '../log.js';
 import type { CommandRunner } from './command.js';
 import { isStagingNetnsOf, stagingNetnsName, stagingNetnsOwner } from '../names.js';
@@ -85,12 +86,19 @@ export class StagingNetnsPool {
     return this.emptyNs;
   }
 
-  /** Off the request path: brings the idle count back to the observed peak, with one `ip -batch` per round. */
+  /**
+   * Off the request path: brings the idle count back to the observed peak, with one `ip -batch` per round.
+   * It starts on the next turn of the event loop, so its fork (milliseconds at the plugin's size) comes
+   * after the reply of the call that set it off.
+   */
   private topUp(): void {
     if (!this.options.refill || this.refilling) return;
-    const want = Math.min(this.peak, this.options.maxIdle ?? 64) - this.idle.length;
-    if (want <= 0) return;
-    this.refilling = this.fill(want)
+    if (Math.min(this.peak, this.options.maxIdle ?? 64) - this.idle.length <= 0) return;
+    this.refilling = setImmediate()
+      .then(() => {
+        const want = Math.min(this.peak, this.options.maxIdle ?? 64) - this.idle.length;
+        return want > 0 ? this.fill(want) : undefined;
+      })
       .catch((err: unknown) => this.logger.warn({ err }, 'could not refill the staging netns pool'))
       .finally(() => {
         this.refilling = undefined;

@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { PluginError } from '../../../src/errors.js';
 import { HostLinks, assertLinkName } from '../../../src/host/links.js';
 import { StagingNetnsPool } from '../../../src/host/staging-netns.js';
@@ -25,6 +26,20 @@ describe('StagingNetnsPool (fake ip)', () => {
     const again = await pool.acquire();
     assert.equal(again.name, lease.name);
     assert.equal(runner.calls.length, 1, 'no second ip netns add');
+  });
+
+  test('a refill runs after the acquire that set it off has returned, never inside it', async () => {
+    const runner = new FakeRunner();
+    const pool = new StagingNetnsPool(uniquePrefix(), runner.run, silentLogger, { refill: true });
+    await pool.init(2);
+    const isBatch = (c: { args: readonly string[] }): boolean => c.args.includes('-batch');
+    assert.equal(runner.calls.filter(isBatch).length, 1, 'init fills with one ip -batch');
+    const lease = await pool.acquire();
+    assert.equal(runner.calls.filter(isBatch).length, 1, 'no spawn before the acquire returned');
+    await nextTurn();
+    await nextTurn();
+    assert.equal(runner.calls.filter(isBatch).length, 2, 'the refill ran on a later turn');
+    pool.release(lease);
   });
 
   test('concurrent leases never share a namespace', async () => {

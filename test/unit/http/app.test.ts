@@ -383,6 +383,28 @@ describe('logging', () => {
     assert.ok(!JSON.stringify(lines).includes(NET_ID), 'request bodies stay out of the log');
   });
 
+  test("a call's time ends when its reply is handed over, not after work the reply set off", async () => {
+    const { logger, lines } = capturingLogger();
+    const { app, network } = setup(logger);
+    const busyMs = 300;
+    // Stands for a background chain's spawn: it starts once the reply is out and holds the event loop.
+    // A few microtask hops later, as a lock handed on after the reply: before the socket reports the write done.
+    network.respond('deleteEndpoint', async () => {
+      let later = Promise.resolve();
+      for (let hop = 0; hop < 10; hop++) later = later.then(() => undefined);
+      void later.then(() => {
+        const until = performance.now() + busyMs;
+        while (performance.now() < until) {
+          // the event loop is held, as by a fork
+        }
+      });
+    });
+    await post(app, RPC.network.deleteEndpoint, JSON.stringify({ NetworkID: NET_ID, EndpointID: EP_ID }));
+    const call = lines.find((l) => l['msg'] === 'plugin call');
+    assert.ok(call, 'the call was logged');
+    assert.ok(Number(call['ms']) < busyMs, `logged ${String(call['ms'])} ms, which includes the work after the reply`);
+  });
+
   test('an unexpected error is logged at error level with its stack', async () => {
     const { logger, lines } = capturingLogger();
     const { app, network } = setup(logger);
