@@ -92,17 +92,21 @@ export class StagingNetnsPool {
    * after the reply of the call that set it off.
    */
   private topUp(): void {
-    if (!this.options.refill || this.refilling) return;
-    if (Math.min(this.peak, this.options.maxIdle ?? 64) - this.idle.length <= 0) return;
+    if (!this.options.refill || this.refilling || this.idleShortfall() <= 0) return;
     this.refilling = setImmediate()
       .then(() => {
-        const want = Math.min(this.peak, this.options.maxIdle ?? 64) - this.idle.length;
+        const want = this.idleShortfall();
         return want > 0 ? this.fill(want) : undefined;
       })
       .catch((err: unknown) => this.logger.warn({ err }, 'could not refill the staging netns pool'))
       .finally(() => {
         this.refilling = undefined;
       });
+  }
+
+  /** How many idle namespaces are missing to the observed peak (bounded by maxIdle). */
+  private idleShortfall(): number {
+    return Math.min(this.peak, this.options.maxIdle ?? 64) - this.idle.length;
   }
 
   private async fill(count: number): Promise<void> {

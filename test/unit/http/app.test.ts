@@ -387,8 +387,8 @@ describe('logging', () => {
     const { logger, lines } = capturingLogger();
     const { app, network } = setup(logger);
     const busyMs = 300;
-    // Stands for a background chain's spawn: it starts once the reply is out and holds the event loop.
-    // A few microtask hops later, as a lock handed on after the reply: before the socket reports the write done.
+    // Stands for a background teardown's spawn: a few microtask hops after the reply (a lock handed on),
+    // so before the socket reports the write done, it holds the event loop.
     network.respond('deleteEndpoint', async () => {
       let later = Promise.resolve();
       for (let hop = 0; hop < 10; hop++) later = later.then(() => undefined);
