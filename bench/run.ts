@@ -158,7 +158,10 @@ try {
   }
 } finally {
   for (const name of containers) await docker(['rm', '-f', name]).catch(() => undefined);
-  for (const net of made) await docker(['network', 'rm', net]).catch(() => undefined);
+  // The containers are normally gone already; a network that will not go is a leftover the reader must hear of.
+  for (const net of made) {
+    await docker(['network', 'rm', net]).catch((err: unknown) => console.error(`bench: could not remove network ${net}, remove it by hand: ${(err as Error).message}`));
+  }
   await plugin.dispose();
 }
 
