@@ -139,16 +139,13 @@ try {
       if (m) (rpc[m[1]!] ??= []).push(Number(m[2]));
       if (line.includes('its chain runs in the background')) background = true;
       const phases = /"phases":(\{[^}]*\})/.exec(line);
-      if (phases && line.includes('"endpoint created"')) {
-        const p = JSON.parse(phases[1]!) as Record<string, number>;
+      const p = phases ? (JSON.parse(phases[1]!) as Record<string, number>) : undefined;
+      if (p && line.includes('"endpoint created"')) {
         if (p.cniAdd !== undefined) cniAdd.push(p.cniAdd);
         if (p.move !== undefined) move.push(p.move);
         backgroundOwn.push((p.record ?? 0) + (p.acquire ?? 0) + (p.journal ?? 0));
       }
-      if (phases && line.includes('"endpoint deleted"')) {
-        const p = JSON.parse(phases[1]!) as Record<string, number>;
-        teardownOwn.push((p.journal ?? 0) + (p.record ?? 0));
-      }
+      if (p && line.includes('"endpoint deleted"')) teardownOwn.push((p.journal ?? 0) + (p.record ?? 0));
     }
     console.log('\n## plugin time per call (median ms, from its log, sequential runs only)');
     for (const [name, values] of Object.entries(rpc)) console.log(`- ${name}: ${fmt(median(values))} over ${values.length} calls`);

@@ -21,7 +21,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TEST_IMAGE, assertPings, docker, dockerResult, engineCase, engineSkipReason, freeSubnet, linksOnBridge, uniqueName, waitFor } from '../helpers/engine.js';
+import { TEST_IMAGE, assertPings, docker, dockerResult, engineCase, engineSkipReason, freeSubnet, uniqueName, waitFor, waitForBridgeLinks } from '../helpers/engine.js';
 import { setupManagedEngineSuite } from './managed-plugin.js';
 
 const RUNS = 50;
@@ -93,7 +93,7 @@ describe('managed plugin: disable -f and enable during container churn', { skip 
       await assertPings(resident, peer);
       await assertPings(peer, resident);
       await docker(['rm', '-f', resident, peer]);
-      await waitFor(async () => (await linksOnBridge(network.bridge)).length === 0, { what: 'every veth to leave the bridge' });
+      await waitForBridgeLinks(network.bridge, 0, 'every veth to leave the bridge');
       await docker(['network', 'rm', network.name]);
     });
   });

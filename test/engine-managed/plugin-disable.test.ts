@@ -18,7 +18,7 @@ import {
   engineSkipReason,
   freeSubnet,
   linksOnBridge,
-  waitFor,
+  waitForBridgeLinks,
 } from '../helpers/engine.js';
 import { setupManagedEngineSuite } from './managed-plugin.js';
 
@@ -54,9 +54,7 @@ describe('managed plugin: disable and enable with containers running', { skip },
       assert.equal((await linksOnBridge(network.bridge)).length, 3);
 
       await docker(['rm', '-f', first, second, late]);
-      await waitFor(async () => (await linksOnBridge(network.bridge)).length === 0, {
-        what: 'every veth, from before and after the disable, to leave the bridge',
-      });
+      await waitForBridgeLinks(network.bridge, 0, 'every veth, from before and after the disable, to leave the bridge');
       await docker(['network', 'rm', network.name]);
     });
   });

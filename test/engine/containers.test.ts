@@ -18,6 +18,7 @@ import {
   hostLinkExists,
   freeSubnet,
   linksOnBridge,
+  waitForBridgeLinks,
   randomHex,
   setupEngineSuite,
   uniqueName,
@@ -95,9 +96,7 @@ describe('engine: containers on a docker-cni network', { skip }, () => {
 
       await docker(['network', 'disconnect', secondary.name, roamer]);
       assert.equal(await containerInterface(roamer, 'eth1'), undefined, 'eth1 still present after disconnect');
-      await waitFor(async () => (await linksOnBridge(secondary.bridge)).length === 1, {
-        what: `the roamer's veth to leave ${secondary.bridge}`,
-      });
+      await waitForBridgeLinks(secondary.bridge, 1, `the roamer's veth to leave ${secondary.bridge}`);
       // The first network is untouched.
       assert.ok((await containerInterface(roamer, 'eth0'))?.inet.length === 1);
     }));
@@ -128,7 +127,7 @@ describe('engine: containers on a docker-cni network', { skip }, () => {
       if (stateKnown) assert.equal(recordCount(plugin(), 'endpoints'), endpointsBefore + 2);
 
       await docker(['rm', '-f', ...containers]);
-      await waitFor(async () => (await linksOnBridge(network.bridge)).length === 0, { what: 'veths to leave the bridge' });
+      await waitForBridgeLinks(network.bridge, 0, 'veths to leave the bridge');
       if (stateKnown) {
         await waitFor(async () => recordCount(plugin(), 'endpoints') === endpointsBefore, { what: 'endpoint records to go' });
       }

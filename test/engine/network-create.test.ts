@@ -24,9 +24,9 @@ import {
   freeSubnet,
   inspectNetwork,
   linksOnBridge,
+  waitForBridgeLinks,
   randomHex,
   setupEngineSuite,
-  waitFor,
   type CreatedNetwork,
   type EngineScope,
   type PluginHandle,
@@ -144,9 +144,7 @@ describe('engine: docker network create', { skip }, () => {
       await assertGatewayRoute(first, network.name);
 
       await docker(['rm', '-f', first, second]);
-      await waitFor(async () => (await linksOnBridge(bridge)).length === 0, {
-        what: `the veths on ${bridge} to be removed after docker rm`,
-      });
+      await waitForBridgeLinks(bridge, 0, `the veths on ${bridge} to be removed after docker rm`);
     });
   });
 });

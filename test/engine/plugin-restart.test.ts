@@ -12,8 +12,8 @@ import {
   engineSkipReason,
   freeSubnet,
   linksOnBridge,
+  waitForBridgeLinks,
   setupEngineSuite,
-  waitFor,
 } from '../helpers/engine.js';
 
 const TEST_TIMEOUT = 240_000;
@@ -41,9 +41,7 @@ describe('engine: plugin restart', { skip }, () => {
       assert.equal((await linksOnBridge(network.bridge)).length, 3);
 
       await docker(['rm', '-f', early, peer, late]);
-      await waitFor(async () => (await linksOnBridge(network.bridge)).length === 0, {
-        what: 'every veth created before and after the restart to leave the bridge',
-      });
+      await waitForBridgeLinks(network.bridge, 0, 'every veth created before and after the restart to leave the bridge');
     });
   });
 

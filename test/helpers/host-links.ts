@@ -4,6 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { execa } from 'execa';
+import { waitFor } from './common.js';
 import { docker, exec, execResult } from './docker-cli.js';
 
 /** Link names of `ip -o link show` output (the part before `@peer`). */
@@ -19,6 +20,19 @@ export async function linksOnBridge(bridge: string): Promise<string[]> {
   const result = await execa('ip', ['-o', 'link', 'show', 'master', bridge], { reject: false });
   if (result.exitCode !== 0) return [];
   return linkNames(String(result.stdout));
+}
+
+/**
+ * Waits until a bridge has `count` links. DeleteEndpoint answers before the
+ * link is deleted (the teardown finishes in the background), so links leave a
+ * little after `docker rm` or `network disconnect` returns. A timeout names
+ * the links still there.
+ */
+export async function waitForBridgeLinks(bridge: string, count: number, what: string, timeoutMs = 10_000): Promise<void> {
+  let seen: string[] = [];
+  await waitFor(async () => (seen = await linksOnBridge(bridge)).length === count, { timeoutMs, what }).catch((err: Error) => {
+    throw new Error(`${err.message}; ${bridge} still has ${seen.join(' ') || 'no links'}`, { cause: err });
+  });
 }
 
 export async function hostLinkExists(name: string): Promise<boolean> {

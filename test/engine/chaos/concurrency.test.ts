@@ -25,7 +25,7 @@ import {
   type CreatedNetwork,
   type EngineScope,
   mapLimit,
-  waitFor,
+  waitForBridgeLinks,
 } from '../../helpers/engine.js';
 import { networkDiagnostics } from '../../helpers/leftovers.js';
 
@@ -83,14 +83,7 @@ async function removeAllAtOnce(names: readonly string[], networks: readonly Crea
   const outcomes = await Promise.all(names.map((name) => dockerResult(['rm', '-f', name], 240_000)));
   assert.deepEqual(outcomes.filter((o) => o.exitCode !== 0).map((o) => o.stderr), [], 'parallel removal failed');
   const removedAt = Date.now();
-  for (const network of networks) {
-    let left: string[] = [];
-    const gone = await waitFor(async () => (left = await linksOnBridge(network.bridge)).length === 0, {
-      timeoutMs: 60_000,
-      what: `links to leave ${network.bridge}`,
-    }).catch(() => false);
-    assert.ok(gone, `links left on ${network.bridge} 60 s after removal: ${left.join(' ')}`);
-  }
+  for (const network of networks) await waitForBridgeLinks(network.bridge, 0, `links to leave ${network.bridge}`, 60_000);
   console.log(`concurrency: the last links left the bridges ${Date.now() - removedAt} ms after the last removal returned`);
 }
 
