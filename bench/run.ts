@@ -8,13 +8,17 @@
  *  4. the plugin API without dockerd at 10/100/1,000 endpoints and startup with 1,000 (bench/scale.ts);
  *  5. the kernel's netns moves per container start and stop, by process (bench/netns-moves.ts, needs perf);
  *  6. the samples, kept per engine in bench/samples.json, plotted to bench/docker-run.png (bench/plot.ts).
+ * The plugin's run dir (its endpoint records) is a tmpfs the bench mounts, as /run is on systemd hosts; on a
+ * host whose /run is on disk (this CI machine's is ext4) the default would measure a disk the users' hosts lack.
  * The per-call split is taken from the sequential runs only: in a burst of 50 on a few CPUs every call
  * mostly waits for a CPU, which says nothing about the plugin's own cost.
  * Bounded: n <= 200, burst <= 50, every docker call has the harness timeout.
  *   node --import tsx bench/run.ts [n] [burst]
  */
 import { readFileSync, statSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { execa } from 'execa';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
@@ -54,6 +58,18 @@ function cpuMs(pid: number | undefined): { self: number; children: number } {
     return { self: NaN, children: NaN };
   }
 }
+/** A private tmpfs for the plugin's run dir. */
+async function mountTmpfs(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'dcni-bench-run-'));
+  await execa('mount', ['-t', 'tmpfs', '-o', 'size=64m,mode=0700', 'tmpfs', dir]);
+  return dir;
+}
+
+async function unmountTmpfs(dir: string): Promise<void> {
+  await execa('umount', [dir]);
+  await rm(dir, { recursive: true, force: true });
+}
+
 const dockerdPid = (): number | undefined => Number(readFileSync('/var/run/docker.pid', 'utf8').trim()) || undefined;
 
 await ensureTestImage();
@@ -61,7 +77,11 @@ const engine = await docker(['version', '--format', '{{.Server.Version}}']);
 const cniPlugins = process.env.CNI_PATH ?? '/opt/cni/bin:/usr/lib/cni';
 console.log(`# dockerd ${engine}, CNI plugins from ${cniPlugins}, n=${n}, burst=${burst}\n`);
 const samples: EngineSamples = { engine: `dockerd ${engine}`, cniPlugins, date: new Date().toISOString(), dockerRun: {}, burst: { size: burst, start: {}, remove: {} } };
-const plugin = await startPlugin();
+const runDir = await mountTmpfs();
+const plugin = await startPlugin({ runDir }).catch(async (err: unknown) => {
+  await unmountTmpfs(runDir);
+  throw err;
+});
 const pid = plugin.child?.pid;
 const nets = { none: 'none', bridge: uniqueName('bench-bridge'), cniDockerIpam: uniqueName('bench-cni-dipam'), cniIpam: uniqueName('bench-cni') };
 const made: string[] = [];
@@ -171,6 +191,7 @@ try {
     await docker(['network', 'rm', net]).catch((err: unknown) => console.error(`bench: could not remove network ${net}, remove it by hand: ${(err as Error).message}`));
   }
   await plugin.dispose();
+  await unmountTmpfs(runDir);
 }
 
 const scale = await scaleBench();

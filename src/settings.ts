@@ -8,8 +8,13 @@ import { DEFAULT_STAGING_PREFIX, driverNameOfSocket } from './names.js';
 export interface Settings {
   /** Unix socket to serve. Legacy plugin: /run/docker/plugins/<driver>.sock */
   socketPath: string;
-  /** docker-cni's own records (networks, endpoints, pools, journal). */
+  /** docker-cni's own records that must outlive a reboot (networks, pools). */
   stateDir: string;
+  /**
+   * The endpoint records and their journal. They describe links and namespaces that a reboot removes, so they
+   * belong with them on the run dir: a tmpfs on systemd hosts, where a write costs no file-system journal.
+   */
+  runDir: string;
   /** Where user conflists are found. */
   confDir: string;
   /** Plugin search path, first match wins. */
@@ -41,6 +46,7 @@ export interface Settings {
 export const DEFAULT_SETTINGS: Settings = {
   socketPath: '/run/docker/plugins/cni.sock',
   stateDir: '/var/lib/docker-cni',
+  runDir: '/run/docker-cni',
   confDir: '/etc/cni/net.d',
   binDirs: ['/opt/cni/bin', '/usr/lib/cni'],
   cacheDir: '/var/lib/cni',
@@ -61,6 +67,7 @@ export const DEFAULT_SETTINGS: Settings = {
 export const SETTINGS_ENV: Record<keyof Settings, string> = {
   socketPath: 'DOCKER_CNI_SOCKET',
   stateDir: 'DOCKER_CNI_STATE_DIR',
+  runDir: 'DOCKER_CNI_RUN_DIR',
   confDir: 'CNI_CONF_DIR',
   binDirs: 'CNI_PATH',
   cacheDir: 'CNI_CACHE_DIR',

@@ -3,6 +3,7 @@
  * together and listens. Everything else takes its collaborators as arguments.
  */
 import type { Server } from 'node:http';
+import { rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CniRuntime, SpawnPluginExecutor, confListSubnets, loadConfListByName, resultsDir } from './cni/index.js';
 import { ConfSync } from './confsync/conf-sync.js';
@@ -30,6 +31,7 @@ import { EngineGuard } from './reconcile/engine-guard.js';
 import { Reconciler, type ReconcileTargets } from './reconcile/reconciler.js';
 import { driverNameOf, type Settings } from './settings.js';
 import { RecordStore } from './state/record-store.js';
+import { moveRecords } from './state/record-move.js';
 import { removeWriteLeftovers } from './util/atomic-file.js';
 import { CHAIN_IFNAME } from './names.js';
 import { acquireStateLock } from './state/state-lock.js';
@@ -58,6 +60,8 @@ export interface PluginComponents {
 }
 
 const conflistBridgesDir = (stateDir: string): string => join(stateDir, 'bridges');
+/** Endpoint records under `baseDir`: the run dir; earlier releases kept them in the state dir. */
+const endpointStore = (baseDir: string): RecordStore<EndpointRecord> => new RecordStore<EndpointRecord>(baseDir, 'endpoints', false, ENDPOINT_CODEC);
 
 /** Builds the drivers on the real host implementations, without serving. Used by `serve` and the CLI. */
 export function buildComponents(settings: Settings, logger: Logger, metrics: Metrics = noopMetrics, cluster?: ClusterRuntime): PluginComponents {
@@ -72,7 +76,7 @@ export function buildComponents(settings: Settings, logger: Logger, metrics: Met
   });
   const stores = {
     networks: new RecordStore<NetworkRecord>(settings.stateDir, 'networks', true, NETWORK_CODEC),
-    endpoints: new RecordStore<EndpointRecord>(settings.stateDir, 'endpoints', false, ENDPOINT_CODEC),
+    endpoints: endpointStore(settings.runDir),
     pools: new RecordStore<PoolRecord>(settings.stateDir, 'pools', true, POOL_CODEC),
   };
   const staging = new StagingNetnsPool(settings.stagingPrefix, runCommand, logger, { refill: true });
@@ -161,6 +165,38 @@ async function removeKilledWrites(components: PluginComponents, logger: Logger):
   }
 }
 
+/**
+ * Endpoint records used to be kept in the state dir; an upgrade over running containers finds them there. They move
+ * before anything reads them, so the journal's recovery and Docker's next calls see them where they now live.
+ */
+async function moveEndpointRecordsToRunDir(components: PluginComponents, logger: Logger): Promise<void> {
+  const legacy = endpointStore(components.settings.stateDir);
+  if (legacy.dir === components.stores.endpoints.dir) return;
+  const removed = await removeWriteLeftovers(legacy.dir, (name) => name.endsWith('.json'));
+  if (removed.length > 0) logger.warn({ dir: legacy.dir, removed }, 'removed temp files of writes a crash interrupted');
+  const moved = await moveRecords(legacy, components.stores.endpoints, (id, err) =>
+    logger.error({ err, id, dir: legacy.dir }, 'an endpoint record of the old location cannot be read; it stays there'),
+  );
+  if (moved.length > 0) logger.info({ from: legacy.dir, to: components.stores.endpoints.dir, endpoints: moved.length }, 'moved endpoint records to the run dir');
+  // Only once empty: a record that could not be read keeps the old dir.
+  await rmdir(legacy.dir).catch(() => undefined);
+}
+
+/** Locks each distinct dir in order (every instance takes them in the same order); release gives back all of them. */
+async function acquireDirLocks(dirs: string[], logger: Logger): Promise<{ release(): Promise<void> }> {
+  const held: Array<{ release(): Promise<void> }> = [];
+  const releaseAll = async (): Promise<void> => {
+    for (const lock of [...held].reverse()) await lock.release();
+  };
+  try {
+    for (const dir of new Set(dirs)) held.push(await acquireStateLock(dir, logger));
+  } catch (err) {
+    await releaseAll();
+    throw err;
+  }
+  return { release: releaseAll };
+}
+
 /** The etcd client (grpc, protobuf) is loaded only on hosts that configure a cluster: it would cost every other host ~20 MB of RSS. */
 async function loadClusterRuntime(...args: Parameters<typeof import('./cluster/runtime.js').createClusterRuntime>): Promise<ClusterRuntime> {
   const { createClusterRuntime } = await import('./cluster/runtime.js');
@@ -187,8 +223,9 @@ export async function startPlugin(settings: Settings, logger: Logger): Promise<R
       })
     : undefined;
   const metrics = prom?.metrics ?? noopMetrics;
-  // Before anything is read: a previous instance may still be finishing calls.
-  const lock = await acquireStateLock(settings.stateDir, logger);
+  // Before anything is read: a previous instance may still be finishing calls. The run dir is locked too, so two
+  // instances given their own state dirs but the default run dir fail clearly instead of sharing endpoint records.
+  const lock = await acquireDirLocks([settings.stateDir, settings.runDir], logger);
   let cluster: ClusterRuntime | undefined;
   let server: Server;
   let components: PluginComponents;
@@ -204,6 +241,7 @@ export async function startPlugin(settings: Settings, logger: Logger): Promise<R
     // plugins (us) and would not answer. The first background pass asks it
     // (reconcile below), logs an unsupported engine, and CreateNetwork refuses.
     await removeKilledWrites(components, logger);
+    await moveEndpointRecordsToRunDir(components, logger);
     await components.ipam.init();
     await components.network.init();
     await components.staging.init();
@@ -220,7 +258,7 @@ export async function startPlugin(settings: Settings, logger: Logger): Promise<R
     await lock.release();
     throw err;
   }
-  logger.info({ socket: settings.socketPath, stateDir: settings.stateDir, confDir: settings.confDir, metrics: settings.metricsListen || 'off' }, 'docker-cni serving');
+  logger.info({ socket: settings.socketPath, stateDir: settings.stateDir, runDir: settings.runDir, confDir: settings.confDir, metrics: settings.metricsListen || 'off' }, 'docker-cni serving');
   // Off the request path: restore per-network rules in case the host firewall was reloaded while we were down.
   void components.network.ensureAllNetworkRules().catch((err: unknown) => logger.error({ err }, 'restoring network rules failed'));
   const reconcile = (): void => {

@@ -95,6 +95,7 @@ export async function runManagedTier(files, runBatch) {
       DOCKER_CNI_TEST_MANAGED: '1',
       DOCKER_CNI_TEST_CONF_DIR: plugin.dirs.conf,
       DOCKER_CNI_TEST_STATE_DIR: plugin.dirs.state,
+      DOCKER_CNI_TEST_RUN_DIR: plugin.dirs.run,
       [fixture.PLUGIN_DIR_ENV]: pluginDir,
     });
     const runStarted = Date.now();

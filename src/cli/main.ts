@@ -18,7 +18,8 @@ import { registerSyncCommand } from './sync-command.js';
 /** Flags shared by every command, one per setting; each also has an environment variable. */
 const SETTING_FLAGS: Array<[keyof Settings, string, string]> = [
   ['socketPath', '--socket <path>', 'plugin socket; its basename is the driver name'],
-  ['stateDir', '--state-dir <dir>', "docker-cni's own records"],
+  ['stateDir', '--state-dir <dir>', "docker-cni's records of networks and pools"],
+  ['runDir', '--run-dir <dir>', "docker-cni's endpoint records (on a tmpfs: they go with the links at a reboot)"],
   ['confDir', '--conf-dir <dir>', 'CNI conf dir with user conflists'],
   ['binDirs', '--cni-path <dirs>', 'colon-separated CNI plugin search path'],
   ['cacheDir', '--cache-dir <dir>', 'libcni cache dir (results/ inside)'],

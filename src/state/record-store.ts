@@ -7,7 +7,7 @@ import { isRecordId, type Store } from './store.js';
 import { namesIn } from '../util/dir.js';
 
 /**
- * One JSON file per record under `<stateDir>/<kind>/<id>.json`, written atomically
+ * One JSON file per record under `<baseDir>/<kind>/<id>.json`, written atomically
  * with mode 0600, so the cost of a write does not grow with the number of records
  * and a crash never leaves a half-written record.
  */
@@ -17,16 +17,17 @@ export class RecordStore<T extends object> implements Store<T> {
   /**
    * @param durable fsync each write. Records of kernel objects (endpoints) need
    *   no fsync: a process crash keeps the page cache, and a host crash takes the
-   *   links and namespaces with it. Networks and pools must survive a reboot.
+   *   links and namespaces with it (they are kept on the run dir, a tmpfs).
+   *   Networks and pools must survive a reboot.
    * @param codec versions and validates each record (record-codec.ts).
    */
   constructor(
-    stateDir: string,
+    baseDir: string,
     readonly kind: string,
     private readonly durable = true,
     private readonly codec: RecordCodec<T> = plainCodec<T>(),
   ) {
-    this.dir = join(stateDir, kind);
+    this.dir = join(baseDir, kind);
   }
 
   private pathOf(id: string): string {

@@ -86,7 +86,7 @@ export async function acquireStateLock(stateDir: string, logger: Logger, waitMs 
       continue;
     }
     if (Date.now() >= deadline) {
-      throw new PluginError('CONFLICT', `state dir ${stateDir} is locked by docker-cni pid ${owner?.pid ?? '?'} (${path})`);
+      throw new PluginError('CONFLICT', `${stateDir} is locked by docker-cni pid ${owner?.pid ?? '?'} (${path})`);
     }
     if (!announced) {
       logger.info({ lock: path, holder: owner?.pid }, 'waiting for the previous instance to finish');

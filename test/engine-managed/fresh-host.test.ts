@@ -10,8 +10,11 @@
  * and /var/lib are overlays on the real dirs with those four dirs deleted
  * (whiteouts in a temp upper dir). Everything the plugin creates lands in the
  * temp upper dirs: the real host dirs are never touched, and the overlays go
- * with the namespace when the daemon stops. The host's dockerd is used only
- * to `docker save` the test image.
+ * with the namespace when the daemon stops. The exception is the endpoint
+ * records' default, /run/docker-cni on the host's own /run (the daemon's
+ * socket lives there too, so it is not overlaid): made if missing, and
+ * removed again afterwards if it was. The host's dockerd is used only to
+ * `docker save` the test image.
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -29,6 +32,8 @@ import { TEST_AUTO_POOLS_V4, pluginSource, type PluginSource } from './managed-p
 
 const HIDDEN = ['/etc/cni/net.d', '/opt/cni/bin', '/var/lib/cni', '/var/lib/docker-cni'] as const;
 const PARENTS = ['/etc', '/opt', '/var/lib'] as const;
+/** The run-state mount's default: the host's /run/docker-cni. */
+const RUN_DIR = '/run/docker-cni';
 
 const skip = skipUnless([
   [isRoot(), 'root'],
@@ -49,9 +54,11 @@ describe('managed plugin on a host without any CNI or state directory', { skip }
   let daemon: DaemonUnderTest | undefined;
   let overlayRoot: string | undefined;
   const hostHadBefore = new Map(HIDDEN.map((dir) => [dir, existsSync(dir)]));
+  const runDirExisted = existsSync(RUN_DIR);
 
   after(async () => {
     await daemon?.dispose();
+    if (!runDirExisted) await rm(RUN_DIR, { recursive: true, force: true });
     if (overlayRoot) await rm(overlayRoot, { recursive: true, force: true });
     await source?.dispose();
     // The real host dirs are exactly as they were.
@@ -116,8 +123,8 @@ describe('managed plugin on a host without any CNI or state directory', { skip }
     const mounts = JSON.parse(await docker.run(['plugin', 'inspect', '-f', '{{json .Settings.Mounts}}', alias])) as Array<{ Name: string; Source: string }>;
     const sourceOf = new Map(mounts.map((m) => [m.Name, m.Source]));
     assert.deepEqual(
-      ['cni-conf', 'cni-bin', 'cni-state', 'state'].map((name) => sourceOf.get(name)),
-      ['/etc', '/opt', '/var/lib', '/var/lib'],
+      ['cni-conf', 'cni-bin', 'cni-state', 'state', 'run-state'].map((name) => sourceOf.get(name)),
+      ['/etc', '/opt', '/var/lib', '/var/lib', '/run'],
       'the dir mounts keep their defaults',
     );
 
@@ -140,6 +147,7 @@ describe('managed plugin on a host without any CNI or state directory', { skip }
       assert.equal((await inNamespace(pid, ['stat', '-c', '%a', '/var/lib/docker-cni'])).stdout, '700');
       const upperVarLib = join(overlayRoot, 'lib', 'upper');
       assert.ok(statSync(join(upperVarLib, 'docker-cni')).isDirectory(), 'state dir in the overlay, not on the host');
+      assert.equal((await inNamespace(pid, ['stat', '-c', '%F %a', RUN_DIR])).stdout, 'directory 700', `${RUN_DIR} for the endpoint records`);
 
       const subnet = await freeSubnet();
       await docker.run(['network', 'create', '-d', alias, '--ipam-driver', alias, '--subnet', subnet, network]);
@@ -151,8 +159,9 @@ describe('managed plugin on a host without any CNI or state directory', { skip }
       assert.equal(ping.exitCode, 0, `ping ${server} by name: ${ping.stdout} ${ping.stderr}`);
       assert.match(ping.stdout, / 0% packet loss/);
 
-      // The plugin's records went into the created dir.
+      // The plugin's records went into the created dirs.
       assert.ok(readdirSync(join(upperVarLib, 'docker-cni', 'networks')).length > 0, 'network record in /var/lib/docker-cni');
+      assert.ok(readdirSync(join(RUN_DIR, 'endpoints')).length > 0, `the running server's endpoint record in ${RUN_DIR}`);
     } finally {
       await docker.forceRemove([server]);
       if (networkCreated) await docker.result(['network', 'rm', network]);

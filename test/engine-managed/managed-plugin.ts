@@ -122,7 +122,7 @@ export class ManagedPlugin {
     readonly cli: DockerClient,
     readonly alias: string,
     readonly tempRoot: string,
-    readonly dirs: { conf: string; bin: string; cniState: string; state: string },
+    readonly dirs: { conf: string; bin: string; cniState: string; state: string; run: string },
   ) {}
 
   static async create(sourceDir: string, options: ManagedPluginOptions = {}): Promise<ManagedPlugin> {
@@ -135,6 +135,7 @@ export class ManagedPlugin {
       bin: join(tempRoot, 'bin'),
       cniState: options.cniStateSource ?? join(tempRoot, 'cni-state'),
       state: join(tempRoot, 'state'),
+      run: join(tempRoot, 'run'),
     };
     // Every mount source must exist when the plugin is enabled.
     for (const dir of Object.values(dirs)) mkdirSync(dir, { recursive: true });
@@ -149,6 +150,7 @@ export class ManagedPlugin {
         `cni-bin.source=${dirs.bin}`,
         `cni-state.source=${dirs.cniState}`,
         `state.source=${dirs.state}`,
+        `run-state.source=${dirs.run}`,
         ...(options.dockerRunSource ? [`docker-run.source=${options.dockerRunSource}`] : []),
         ...Object.entries(env).map(([key, value]) => `${key}=${value}`),
       ]);
@@ -176,7 +178,7 @@ export class ManagedPlugin {
 
   /** Directories whose files are plugin state, for leak snapshots. */
   watchedDirs(): string[] {
-    return stateDirsOf({ stateDir: this.dirs.state, cacheDir: this.dirs.cniState, hostLocalDir: join(this.dirs.cniState, 'networks') });
+    return stateDirsOf({ stateDir: this.dirs.state, runDir: this.dirs.run, cacheDir: this.dirs.cniState, hostLocalDir: join(this.dirs.cniState, 'networks') });
   }
 
   /** Disables (forced) and removes the plugin, then its temp dirs; never throws. */
@@ -216,6 +218,7 @@ export function setupManagedEngineSuite(): () => PluginHandle {
       process.env.DOCKER_CNI_TEST_MANAGED = '1';
       process.env.DOCKER_CNI_TEST_CONF_DIR = own.dirs.conf;
       process.env.DOCKER_CNI_TEST_STATE_DIR = own.dirs.state;
+      process.env.DOCKER_CNI_TEST_RUN_DIR = own.dirs.run;
     });
   }
   // Registered after the hook above, so its before runs second and its after first.

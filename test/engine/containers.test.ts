@@ -31,7 +31,7 @@ const skip = await engineSkipReason();
 
 function recordCount(plugin: PluginHandle, kind: 'networks' | 'endpoints' | 'pools'): number {
   try {
-    return readdirSync(join(plugin.dirs.stateDir, kind)).filter((f) => f.endsWith('.json')).length;
+    return readdirSync(join(kind === 'endpoints' ? plugin.dirs.runDir : plugin.dirs.stateDir, kind)).filter((f) => f.endsWith('.json')).length;
   } catch {
     return 0;
   }

@@ -159,3 +159,10 @@ export async function containerIp(container: string, network: string): Promise<s
   if (!ip) throw new Error(`${container} has no IPv4 address on ${network}`);
   return ip;
 }
+
+/** The endpoint ID Docker holds for `container` on `network`. */
+export async function endpointIdOf(container: string, network: string): Promise<string> {
+  const id = await docker(['inspect', '-f', `{{with index .NetworkSettings.Networks "${network}"}}{{.EndpointID}}{{end}}`, container]);
+  if (!/^[0-9a-f]{64}$/.test(id)) throw new Error(`${container} has no endpoint on ${network}: "${id}"`);
+  return id;
+}

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import type { DockerClient, EndpointTrace } from './docker-cli.js';
 import { linksInSandbox, linksOnBridge } from './host-links.js';
-import type { PluginDirs } from './plugin-child.js';
+import { endpointRecordPath, type PluginDirs } from './plugin-child.js';
 
 export interface LeftoverContext {
   plugin: { dirs: PluginDirs };
@@ -44,11 +44,11 @@ function filesUnder(dir: string): string[] {
 /** Everything a removed endpoint left on the host; empty when it left nothing. */
 export async function leftoversOf(trace: EndpointTrace, ctx: LeftoverContext): Promise<string[]> {
   const found: string[] = [];
-  const { stateDir, cacheDir, hostLocalDir } = ctx.plugin.dirs;
+  const { cacheDir, hostLocalDir } = ctx.plugin.dirs;
   const link = `dc${trace.endpointId.slice(0, 13)}`;
   if (existsSync(`/sys/class/net/${link}`)) found.push(`link ${link}`);
   for (const inside of await linksInSandbox(trace.sandboxKey)) found.push(`link ${inside} in netns ${trace.sandboxKey}`);
-  if (existsSync(join(stateDir, 'endpoints', `${trace.endpointId}.json`))) found.push('endpoint record');
+  if (existsSync(endpointRecordPath(ctx.plugin.dirs, trace.endpointId))) found.push('endpoint record');
   for (const file of filesUnder(join(cacheDir, 'results'))) {
     if (file.includes(trace.endpointId)) found.push(`CNI cache entry ${file}`);
   }

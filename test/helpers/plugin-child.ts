@@ -17,6 +17,8 @@ import { orphanStagingNetns, stagingNetnsOwner, stopChild } from './processes.js
 
 export interface PluginDirs {
   stateDir: string;
+  /** Endpoint records (the plugin's --run-dir). */
+  runDir: string;
   /** Undefined when the plugin's conf dir is unknown (managed/external without DOCKER_CNI_TEST_CONF_DIR). */
   confDir: string | undefined;
   cacheDir: string;
@@ -25,8 +27,16 @@ export interface PluginDirs {
 
 /** Directories whose files are plugin state (records, CNI result cache, host-local leases); leak checks list them. */
 export function stateDirsOf(dirs: Omit<PluginDirs, 'confDir'>): string[] {
-  return [dirs.stateDir, dirs.cacheDir, dirs.hostLocalDir];
+  return [dirs.stateDir, dirs.runDir, dirs.cacheDir, dirs.hostLocalDir];
 }
+
+/** The flags that point a `docker-cni` command at a plugin's records, CNI cache and host-local files. */
+export function stateFlags(dirs: Omit<PluginDirs, 'confDir'>): string[] {
+  return ['--state-dir', dirs.stateDir, '--run-dir', dirs.runDir, '--cache-dir', dirs.cacheDir, '--host-local-dir', dirs.hostLocalDir];
+}
+
+/** The file of one endpoint's record. */
+export const endpointRecordPath = (dirs: Pick<PluginDirs, 'runDir'>, endpointId: string): string => join(dirs.runDir, 'endpoints', `${endpointId}.json`);
 
 export interface ChildPluginOptions {
   /** Start of the driver name (then 6 hex). */
@@ -39,6 +49,8 @@ export interface ChildPluginOptions {
   dockerSocket?: string;
   /** Milliseconds to wait for the socket to answer Plugin.Activate. */
   readyTimeoutMs?: number;
+  /** A run dir of the caller's (the bench's tmpfs) instead of one under the temp root; the caller removes it. */
+  runDir?: string;
 }
 
 export interface PluginStateDump {
@@ -72,7 +84,7 @@ export class ChildPlugin {
   ) {
     this.driver = `${options.driverPrefix ?? 'cnit'}${randomHex(6)}`;
     this.socketPath = join(LEGACY_PLUGIN_DIR, `${this.driver}.sock`);
-    this.dirs = { stateDir: join(root, 'state'), confDir: join(root, 'conf'), cacheDir: join(root, 'cache'), hostLocalDir: join(root, 'host-local') };
+    this.dirs = { stateDir: join(root, 'state'), runDir: options.runDir ?? join(root, 'run'), confDir: join(root, 'conf'), cacheDir: join(root, 'cache'), hostLocalDir: join(root, 'host-local') };
     this.logFile = join(root, 'plugin.log');
     for (const dir of [LEGACY_PLUGIN_DIR, ...Object.values(this.dirs)]) mkdirSync(dir, { recursive: true });
   }
@@ -98,10 +110,8 @@ export class ChildPlugin {
   settingFlags(): string[] {
     return [
       '--socket', this.socketPath,
-      '--state-dir', this.dirs.stateDir,
+      ...stateFlags(this.dirs),
       '--conf-dir', this.dirs.confDir,
-      '--cache-dir', this.dirs.cacheDir,
-      '--host-local-dir', this.dirs.hostLocalDir,
       ...(this.options.dockerSocket ? ['--docker-socket', this.options.dockerSocket] : []),
       ...(this.options.reconcileIntervalMs !== undefined ? ['--reconcile-interval-ms', String(this.options.reconcileIntervalMs)] : []),
     ];

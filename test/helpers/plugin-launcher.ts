@@ -10,8 +10,8 @@
  *             managed plugin; start/stop map to `docker plugin enable/disable`;
  *   external  DOCKER_CNI_TEST_DRIVER=<name>: a plugin someone else runs;
  *             start/stop do nothing, restart is unsupported.
- * DOCKER_CNI_TEST_CONF_DIR / DOCKER_CNI_TEST_STATE_DIR tell the last two
- * where the plugin reads conflists and keeps records.
+ * DOCKER_CNI_TEST_CONF_DIR / DOCKER_CNI_TEST_STATE_DIR / DOCKER_CNI_TEST_RUN_DIR
+ * tell the last two where the plugin reads conflists and keeps records.
  */
 import { ChildPlugin, stateDirsOf, type ChildPluginOptions, type PluginDirs } from './plugin-child.js';
 import { docker } from './docker-cli.js';
@@ -31,6 +31,8 @@ export interface StartPluginOptions {
   env?: Record<string, string>;
   /** Milliseconds to wait for the socket to answer Plugin.Activate. */
   readyTimeoutMs?: number;
+  /** Child mode: the plugin's run dir (default: one in its temp dir). */
+  runDir?: string;
 }
 
 /** A child plugin for fault injection; not started yet. */
@@ -61,6 +63,7 @@ export class PluginHandle {
       this.driver = mode.kind === 'child' ? '' : mode.driver;
       this.dirs = {
         stateDir: process.env.DOCKER_CNI_TEST_STATE_DIR ?? '/var/lib/docker-cni',
+        runDir: process.env.DOCKER_CNI_TEST_RUN_DIR ?? '/run/docker-cni',
         confDir: process.env.DOCKER_CNI_TEST_CONF_DIR,
         cacheDir: '/var/lib/cni',
         hostLocalDir: '/var/lib/cni/networks',
@@ -75,7 +78,11 @@ export class PluginHandle {
     // Periodic reconciliation would act on other docker-cni instances' links and
     // rules on a shared host; the startup pass still runs.
     const env = { DOCKER_CNI_RECONCILE_INTERVAL_MS: '0', ...options.env };
-    const child = await ChildPlugin.create({ env, ...(options.readyTimeoutMs ? { readyTimeoutMs: options.readyTimeoutMs } : {}) });
+    const child = await ChildPlugin.create({
+      env,
+      ...(options.readyTimeoutMs ? { readyTimeoutMs: options.readyTimeoutMs } : {}),
+      ...(options.runDir ? { runDir: options.runDir } : {}),
+    });
     return new PluginHandle(mode, child);
   }
 

@@ -17,6 +17,7 @@ describe('loadSettings', () => {
     const settings = loadSettings({
       DOCKER_CNI_SOCKET: '/run/docker/plugins/cnitest.sock',
       DOCKER_CNI_STATE_DIR: '/tmp/state',
+      DOCKER_CNI_RUN_DIR: '/tmp/run',
       CNI_CONF_DIR: '/tmp/net.d',
       CNI_PATH: '/a/bin: /b/bin ::',
       CNI_CACHE_DIR: '/tmp/cache',
@@ -36,6 +37,7 @@ describe('loadSettings', () => {
     const expected: Settings = {
       socketPath: '/run/docker/plugins/cnitest.sock',
       stateDir: '/tmp/state',
+      runDir: '/tmp/run',
       confDir: '/tmp/net.d',
       binDirs: ['/a/bin', '/b/bin'],
       cacheDir: '/tmp/cache',

@@ -1,6 +1,6 @@
 /** The plugin socket, the state dir's permissions, interrupted work, and what GC would collect. */
 import { existsSync } from 'node:fs';
-import { lstat, readdir } from 'node:fs/promises';
+import { lstat, readdir, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { silentLogger } from '../../log.js';
 import type { Settings } from '../../settings.js';
@@ -27,8 +27,21 @@ export async function socketFindings(settings: Settings): Promise<{ findings: Fi
   return { findings, serving };
 }
 
+/** tmpfs's f_type (linux/magic.h). */
+const TMPFS_MAGIC = 0x01021994;
+
 export async function stateDirFindings(settings: Settings): Promise<Finding[]> {
-  const dir = settings.stateDir;
+  const runDirOnDisk = await statfs(settings.runDir).then((s) => s.type !== TMPFS_MAGIC, () => false);
+  return [
+    ...(await recordDirFindings(settings.stateDir, ['networks', 'pools'])),
+    ...(await recordDirFindings(settings.runDir, ['endpoints'])),
+    ...(runDirOnDisk
+      ? [warn('state', settings.runDir, 'is not on a tmpfs: every endpoint record write goes through a disk journal, on Docker\'s path', 'put the run dir on a tmpfs (/run is one on systemd hosts): --run-dir / DOCKER_CNI_RUN_DIR')]
+      : []),
+  ];
+}
+
+async function recordDirFindings(dir: string, kinds: readonly string[]): Promise<Finding[]> {
   const stats = await lstat(dir).catch(() => undefined);
   if (!stats) return [ok('state', dir, 'does not exist yet (created at the first start)')];
   const findings: Finding[] = [];
@@ -38,7 +51,7 @@ export async function stateDirFindings(settings: Settings): Promise<Finding[]> {
       : fail('state', dir, `${mode(stats.mode)}: readable by others`, `chmod 0700 ${dir}`),
   );
   const loose: string[] = [];
-  for (const sub of ['networks', 'endpoints', 'pools']) {
+  for (const sub of kinds) {
     const files = await readdir(join(dir, sub)).catch(() => [] as string[]);
     for (const file of files) {
       const s = await lstat(join(dir, sub, file)).catch(() => undefined);
@@ -70,7 +83,7 @@ export async function dockerFindings(settings: Settings): Promise<{ findings: Fi
  */
 export async function staleFindings(settings: Settings, serving: boolean): Promise<Finding[]> {
   const { stores } = buildComponents(settings, silentLogger);
-  const recorded = existsSync(settings.stateDir) ? await stores.endpoints.list().catch(() => []) : [];
+  const recorded = existsSync(settings.runDir) ? await stores.endpoints.list().catch(() => []) : [];
   const unfinished = recorded.map((r) => r.record).filter((e) => e.status !== 'ready');
   const staging = (await readdir('/run/netns').catch(() => [] as string[])).filter((n) => n.startsWith(`${settings.stagingPrefix}-`));
   if (serving) return [ok('state', 'stale', `a plugin is serving; ${unfinished.length} endpoint(s) in flight, ${staging.length} staging namespace(s)`)];

@@ -17,8 +17,11 @@ import {
   setupEngineSuite,
   uniqueName,
   confDirOrSkip,
+  endpointIdOf,
+  endpointRecordPath,
+  type PluginDirs,
 } from '../../helpers/engine.js';
-import { containerRoutes, endpointIdOf, featureCase, testBridgeName } from './feature-helpers.js';
+import { containerRoutes, featureCase, testBridgeName } from './feature-helpers.js';
 
 const TEST_TIMEOUT = 240_000;
 const skip = await engineSkipReason();
@@ -29,8 +32,8 @@ async function hostQdiscs(link: string): Promise<string> {
 }
 
 /** The host-side veth of an endpoint, from the CNI result the plugin recorded. */
-async function hostVethOf(stateDir: string, endpointId: string): Promise<string> {
-  const record = JSON.parse(await readFile(join(stateDir, 'endpoints', `${endpointId}.json`), 'utf8')) as {
+async function hostVethOf(dirs: PluginDirs, endpointId: string): Promise<string> {
+  const record = JSON.parse(await readFile(endpointRecordPath(dirs, endpointId), 'utf8')) as {
     result?: { interfaces?: Array<{ name: string; sandbox?: string }> };
   };
   // The bridge plugin lists the bridge first, then the host side of the veth pair.
@@ -128,7 +131,7 @@ describe('engine: CNI chains from the conf dir', { skip }, () => {
         },
       });
       const shaped = await s.runContainer({ network: net.name });
-      const veth = await hostVethOf(plugin().dirs.stateDir, await endpointIdOf(shaped, net.name));
+      const veth = await hostVethOf(plugin().dirs, await endpointIdOf(shaped, net.name));
       const qdiscs = await hostQdiscs(veth);
       // ingress_rate shapes traffic towards the container (tbf on the host veth); egress goes through an ifb.
       assert.match(qdiscs, /qdisc tbf .*rate 8Mbit/, `no 8Mbit tbf on ${veth}:\n${qdiscs}`);
@@ -144,7 +147,7 @@ describe('engine: CNI chains from the conf dir', { skip }, () => {
         '--network', `name=${net.name},driver-opt=cni.bandwidth.ingress_rate=2000000`,
         'docker-cni-test/busybox:latest', 'sleep', '600',
       ]);
-      const customVeth = await hostVethOf(plugin().dirs.stateDir, await endpointIdOf(custom, net.name));
+      const customVeth = await hostVethOf(plugin().dirs, await endpointIdOf(custom, net.name));
       assert.match(await hostQdiscs(customVeth), /qdisc tbf .*rate 2Mbit/);
     }));
 

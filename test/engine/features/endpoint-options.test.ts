@@ -15,14 +15,17 @@ import {
   setupEngineSuite,
   uniqueName,
   TEST_IMAGE,
+  endpointIdOf,
+  endpointRecordPath,
+  type PluginDirs,
 } from '../../helpers/engine.js';
-import { endpointIdOf, featureCase, testBridgeName } from './feature-helpers.js';
+import { featureCase, testBridgeName } from './feature-helpers.js';
 
 const TEST_TIMEOUT = 240_000;
 const skip = await engineSkipReason();
 
-async function recordedCniArgs(stateDir: string, endpointId: string): Promise<Array<[string, string]>> {
-  const record = JSON.parse(await readFile(join(stateDir, 'endpoints', `${endpointId}.json`), 'utf8')) as { cniArgs: Array<[string, string]> };
+async function recordedCniArgs(dirs: PluginDirs, endpointId: string): Promise<Array<[string, string]>> {
+  const record = JSON.parse(await readFile(endpointRecordPath(dirs, endpointId), 'utf8')) as { cniArgs: Array<[string, string]> };
   return record.cniArgs;
 }
 
@@ -37,11 +40,11 @@ describe('engine: per-endpoint driver options', { skip }, () => {
       const name = uniqueName('cnit-eopt');
       s.defer(`docker rm -f ${name}`, () => docker(['rm', '-f', name]));
       await docker(['run', '-d', '--name', name, '--network', `name=${first.name},driver-opt=cni.args.RUN_KEY=${value}`, TEST_IMAGE, 'sleep', '600']);
-      const fromRun = await recordedCniArgs(plugin().dirs.stateDir, await endpointIdOf(name, first.name));
+      const fromRun = await recordedCniArgs(plugin().dirs, await endpointIdOf(name, first.name));
       assert.deepEqual(fromRun.find(([k]) => k === 'RUN_KEY'), ['RUN_KEY', value]);
 
       await docker(['network', 'connect', '--driver-opt', `cni.args.CONNECT_KEY=${value}`, second.name, name]);
-      const fromConnect = await recordedCniArgs(plugin().dirs.stateDir, await endpointIdOf(name, second.name));
+      const fromConnect = await recordedCniArgs(plugin().dirs, await endpointIdOf(name, second.name));
       assert.deepEqual(fromConnect.find(([k]) => k === 'CONNECT_KEY'), ['CONNECT_KEY', value]);
       // The CNI cache (what other CNI tools read) carries the same args.
       const cached = await readFile(join(plugin().dirs.cacheDir, 'results', `dcni-${second.id.slice(0, 12)}-${await endpointIdOf(name, second.name)}-eth0`), 'utf8');

@@ -10,7 +10,7 @@ import { connect } from 'node:net';
 import { execa } from 'execa';
 import type { LeakIgnore } from '../../helpers/host-snapshot.js';
 import { CNI_BIN_DIRS } from '../../helpers/prereq.js';
-import { PLUGIN_ENTRY, TEST_IMAGE, docker, engineCase, sleep, type EngineScope, type PluginHandle } from '../../helpers/engine.js';
+import { PLUGIN_ENTRY, TEST_IMAGE, docker, engineCase, sleep, stateFlags, type EngineScope, type PluginHandle } from '../../helpers/engine.js';
 
 /** A web server answering `GET /` with `body` on `port` (busybox httpd, PID 1, stops on SIGTERM). */
 export function webServerCommand(body: string, port = 80): string[] {
@@ -101,22 +101,15 @@ export async function udpDatagramsReceived(container: string): Promise<number> {
   return total;
 }
 
-/** The endpoint ID Docker holds for `container` on `network`. */
-export async function endpointIdOf(container: string, network: string): Promise<string> {
-  const id = await docker(['inspect', '-f', `{{with index .NetworkSettings.Networks "${network}"}}{{.EndpointID}}{{end}}`, container]);
-  if (!/^[0-9a-f]{64}$/.test(id)) throw new Error(`${container} has no endpoint on ${network}: "${id}"`);
-  return id;
-}
-
 export interface ReportedPorts {
   endpoint: string;
   network: string;
   ports: Array<{ hostPort: number; containerPort: number; protocol: string; hostIP?: string }>;
 }
 
-/** `docker-cni ports --json` against the plugin's state dir. */
+/** `docker-cni ports --json` against the plugin's records. */
 export async function reportedPorts(plugin: PluginHandle): Promise<ReportedPorts[]> {
-  const result = await execa(process.execPath, [PLUGIN_ENTRY, 'ports', '--json', '--state-dir', plugin.dirs.stateDir], { timeout: 30_000 });
+  const result = await execa(process.execPath, [PLUGIN_ENTRY, 'ports', '--json', ...stateFlags(plugin.dirs)], { timeout: 30_000 });
   return JSON.parse(String(result.stdout)) as ReportedPorts[];
 }
 

@@ -10,8 +10,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { REPO_ROOT, docker, engineSkipReason, freeSubnet, randomHex, setupEngineSuite, uniqueName, TEST_IMAGE, type EngineScope } from '../../helpers/engine.js';
-import { assertServes, endpointIdOf, featureCase, reportedPorts, tcpRefused, testBridgeName, webServerCommand } from './feature-helpers.js';
+import { REPO_ROOT, docker, endpointIdOf, engineSkipReason, freeSubnet, randomHex, setupEngineSuite, uniqueName, TEST_IMAGE, type EngineScope } from '../../helpers/engine.js';
+import { assertServes, featureCase, reportedPorts, tcpRefused, testBridgeName, webServerCommand } from './feature-helpers.js';
 import type { PluginHandle } from '../../helpers/engine.js';
 
 const TEST_TIMEOUT = 300_000;

@@ -9,6 +9,7 @@ import {
   containerIp,
   docker,
   dockerResult,
+  endpointIdOf,
   engineSkipReason,
   freeSubnet,
   IDLE_COMMAND,
@@ -22,7 +23,6 @@ import {
 } from '../../helpers/engine.js';
 import {
   assertServes,
-  endpointIdOf,
   featureCase,
   httpGet,
   sendDatagram,

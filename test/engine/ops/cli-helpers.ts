@@ -1,6 +1,6 @@
 /** Runs `docker-cni <command>` against the plugin under test (its state, conf and cache dirs, its socket). */
 import { execa } from 'execa';
-import { PLUGIN_ENTRY, type PluginHandle } from '../../helpers/engine.js';
+import { PLUGIN_ENTRY, stateFlags, type PluginHandle } from '../../helpers/engine.js';
 
 export interface CliResult {
   exitCode: number;
@@ -11,9 +11,7 @@ export interface CliResult {
 export async function cli(plugin: PluginHandle, args: readonly string[], env: Record<string, string> = {}): Promise<CliResult> {
   const dirs = plugin.dirs;
   const flags = [
-    '--state-dir', dirs.stateDir,
-    '--cache-dir', dirs.cacheDir,
-    '--host-local-dir', dirs.hostLocalDir,
+    ...stateFlags(dirs),
     ...(dirs.confDir ? ['--conf-dir', dirs.confDir] : []),
     ...(plugin.socketPath ? ['--socket', plugin.socketPath] : []),
   ];

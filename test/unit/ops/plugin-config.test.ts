@@ -49,6 +49,7 @@ describe('managed plugin manifest', () => {
       ['cni-bin', '/opt/cni/bin'],
       ['cni-state', '/var/lib/cni'],
       ['state', '/var/lib/docker-cni'],
+      ['run-state', '/run/docker-cni'],
     ]);
     for (const [name, target] of expected) {
       const mount = manifest.mounts.find((m) => m.name === name);
