@@ -16,9 +16,7 @@
  *   node --import tsx bench/run.ts [n] [burst]
  */
 import { readFileSync, statSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { execa } from 'execa';
+import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
@@ -27,6 +25,8 @@ import { scaleBench } from './scale.js';
 import { plotSamples, type EngineSamples } from './plot.js';
 import { fmt, median, p90 } from './stats.js';
 import { countNetnsMoves, perfAvailable } from './netns-moves.js';
+import { ownTimeOf } from './plugin-log.js';
+import { mountTmpfs, unmountTmpfs } from './tmpfs.js';
 
 const n = Math.min(Math.max(Number(process.argv[2] ?? 30) || 30, 3), 200);
 const burst = Math.min(Math.max(Number(process.argv[3] ?? 50) || 50, 2), 50);
@@ -58,18 +58,6 @@ function cpuMs(pid: number | undefined): { self: number; children: number } {
     return { self: NaN, children: NaN };
   }
 }
-/** A private tmpfs for the plugin's run dir. */
-async function mountTmpfs(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'dcni-bench-run-'));
-  await execa('mount', ['-t', 'tmpfs', '-o', 'size=64m,mode=0700', 'tmpfs', dir]);
-  return dir;
-}
-
-async function unmountTmpfs(dir: string): Promise<void> {
-  await execa('umount', [dir]);
-  await rm(dir, { recursive: true, force: true });
-}
-
 const dockerdPid = (): number | undefined => Number(readFileSync('/var/run/docker.pid', 'utf8').trim()) || undefined;
 
 await ensureTestImage();
@@ -145,43 +133,17 @@ try {
   console.log(`\nplugin RSS: ${fmt(peak)} MB peak during the bursts; ${fmt(rssMb(pid))} MB after`);
 
   if (plugin.logFile) {
-    const rpc: Record<string, number[]> = {};
-    const cniAdd: number[] = [];
-    const move: number[] = [];
-    /** The chain's own steps besides ADD and the move (the 'ready' journal write), when it ran after the reply. */
-    const backgroundOwn: number[] = [];
-    /** The background teardown's own steps besides the link delete and DEL (the record's removal), which Docker does not wait for. */
-    const teardownOwn: number[] = [];
-    let background = false;
-    const sequentialLog = readFileSync(plugin.logFile).subarray(0, sequentialLogBytes).toString('utf8');
-    for (const line of sequentialLog.split('\n')) {
-      const m = /"rpc":"(NetworkDriver\.(?:CreateEndpoint|Join|DeleteEndpoint)|IpamDriver\.(?:RequestAddress|ReleaseAddress))".*"ms":([0-9.]+)/.exec(line);
-      if (m) (rpc[m[1]!] ??= []).push(Number(m[2]));
-      if (line.includes('its chain runs in the background')) background = true;
-      const phases = /"phases":(\{[^}]*\})/.exec(line);
-      const p = phases ? (JSON.parse(phases[1]!) as Record<string, number>) : undefined;
-      if (p && line.includes('"endpoint created"')) {
-        if (p.cniAdd !== undefined) cniAdd.push(p.cniAdd);
-        if (p.move !== undefined) move.push(p.move);
-        backgroundOwn.push((p.record ?? 0) + (p.acquire ?? 0) + (p.journal ?? 0));
-      }
-      if (p && line.includes('"endpoint deleted"')) teardownOwn.push((p.journal ?? 0) + (p.record ?? 0));
-    }
+    const own = ownTimeOf(readFileSync(plugin.logFile).subarray(0, sequentialLogBytes).toString('utf8'));
     console.log('\n## plugin time per call (median ms, from its log, sequential runs only)');
-    for (const [name, values] of Object.entries(rpc)) console.log(`- ${name}: ${fmt(median(values))} over ${values.length} calls`);
-    const create = median(rpc['NetworkDriver.CreateEndpoint'] ?? []);
-    // Answered before the chain runs, CreateEndpoint's whole time is our own, plus the chain's journal write after it;
-    // answered after it, CreateEndpoint's time less the chain's ADD and move is.
-    const own = background ? create + median(backgroundOwn) : create - median(cniAdd) - median(move);
+    for (const [name, call] of Object.entries(own.calls)) console.log(`- ${name}: ${fmt(call.median)} over ${call.count} calls`);
     console.log(
-      `- CreateEndpoint split: CNI ADD ${fmt(median(cniAdd))}, link move ${fmt(median(move))}, own ${fmt(own)}` +
-        (background ? ' (the chain runs after the reply; Join waits for what is left of it)' : ''),
+      `- CreateEndpoint split: CNI ADD ${fmt(own.cniAdd)}, link move ${fmt(own.move)}, own ${fmt(own.createOwn)}` +
+        (own.background ? ' (the chain runs after the reply; Join waits for what is left of it)' : ''),
     );
-    const lifeOwn = own + median(rpc['NetworkDriver.DeleteEndpoint'] ?? []);
-    console.log(`- own overhead per container life (CreateEndpoint own + DeleteEndpoint answer): ${fmt(lifeOwn)}`);
+    console.log(`- own overhead per container life (CreateEndpoint own + DeleteEndpoint answer): ${fmt(own.lifeOwn)}`);
     console.log(
-      `- the background teardown's own bookkeeping, which Docker does not wait for: ${fmt(median(teardownOwn))}` +
-        ` (with it, ${fmt(lifeOwn + median(teardownOwn))} per container life)`,
+      `- the background teardown's own bookkeeping, which Docker does not wait for: ${fmt(own.teardownOwn)}` +
+        ` (with it, ${fmt(own.lifeOwn + own.teardownOwn)} per container life)`,
     );
   }
 } finally {

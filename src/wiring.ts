@@ -34,7 +34,7 @@ import { RecordStore } from './state/record-store.js';
 import { moveRecords } from './state/record-move.js';
 import { removeWriteLeftovers } from './util/atomic-file.js';
 import { CHAIN_IFNAME } from './names.js';
-import { acquireStateLock } from './state/state-lock.js';
+import { acquireStateLocks } from './state/state-lock.js';
 import { clusterHooks } from './cluster/hooks.js';
 import { ClusterIpamAdapter } from './cluster/ipam-adapter.js';
 import type { ClusterRuntime } from './cluster/runtime.js';
@@ -182,21 +182,6 @@ async function moveEndpointRecordsToRunDir(components: PluginComponents, logger:
   await rmdir(legacy.dir).catch(() => undefined);
 }
 
-/** Locks each distinct dir in order (every instance takes them in the same order); release gives back all of them. */
-async function acquireDirLocks(dirs: string[], logger: Logger): Promise<{ release(): Promise<void> }> {
-  const held: Array<{ release(): Promise<void> }> = [];
-  const releaseAll = async (): Promise<void> => {
-    for (const lock of [...held].reverse()) await lock.release();
-  };
-  try {
-    for (const dir of new Set(dirs)) held.push(await acquireStateLock(dir, logger));
-  } catch (err) {
-    await releaseAll();
-    throw err;
-  }
-  return { release: releaseAll };
-}
-
 /** The etcd client (grpc, protobuf) is loaded only on hosts that configure a cluster: it would cost every other host ~20 MB of RSS. */
 async function loadClusterRuntime(...args: Parameters<typeof import('./cluster/runtime.js').createClusterRuntime>): Promise<ClusterRuntime> {
   const { createClusterRuntime } = await import('./cluster/runtime.js');
@@ -225,7 +210,7 @@ export async function startPlugin(settings: Settings, logger: Logger): Promise<R
   const metrics = prom?.metrics ?? noopMetrics;
   // Before anything is read: a previous instance may still be finishing calls. The run dir is locked too, so two
   // instances given their own state dirs but the default run dir fail clearly instead of sharing endpoint records.
-  const lock = await acquireDirLocks([settings.stateDir, settings.runDir], logger);
+  const lock = await acquireStateLocks([settings.stateDir, settings.runDir], logger);
   let cluster: ClusterRuntime | undefined;
   let server: Server;
   let components: PluginComponents;

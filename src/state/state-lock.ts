@@ -102,3 +102,21 @@ export async function acquireStateLock(stateDir: string, logger: Logger, waitMs 
     },
   };
 }
+
+/**
+ * Locks each distinct dir in the order given (every instance passes them in the same order, so two never wait on
+ * each other). If one stays held, the ones already taken are given back before the CONFLICT is thrown.
+ */
+export async function acquireStateLocks(dirs: readonly string[], logger: Logger, waitMs = 60_000): Promise<StateLock> {
+  const held: StateLock[] = [];
+  const releaseAll = async (): Promise<void> => {
+    for (const lock of [...held].reverse()) await lock.release();
+  };
+  try {
+    for (const dir of new Set(dirs)) held.push(await acquireStateLock(dir, logger, waitMs));
+  } catch (err) {
+    await releaseAll();
+    throw err;
+  }
+  return { path: held.map((lock) => lock.path).join(', '), release: releaseAll };
+}

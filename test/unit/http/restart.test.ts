@@ -14,7 +14,7 @@ import { RPC } from '../../../src/docker/api.js';
 import { createApp } from '../../../src/http/app.js';
 import { activationFd, drainServer, serveUnixSocket } from '../../../src/http/serve.js';
 import { silentLogger } from '../../../src/log.js';
-import { acquireStateLock, STATE_LOCK_FILE } from '../../../src/state/state-lock.js';
+import { acquireStateLock, acquireStateLocks, STATE_LOCK_FILE } from '../../../src/state/state-lock.js';
 import { createFakeDrivers } from '../../helpers/fake-drivers.js';
 
 function call(socketPath: string, rpc: string, body = ''): Promise<{ status: number; body: string; connection: string | undefined }> {
@@ -153,5 +153,20 @@ describe('restart: drain, empty resends, state lock', () => {
     await third.release();
     await first.release(); // no longer the owner: leaves the file alone (there is none)
     assert.equal(existsSync(lockPath), false);
+  });
+
+  test('state and run dir locks: a second instance sharing only the run dir fails naming it, and keeps no lock', async () => {
+    const [stateA, stateB, runDir] = ['state-a', 'state-b', 'run'].map((name) => path.join(dir, name)) as [string, string, string];
+    const first = await acquireStateLocks([stateA, runDir], silentLogger);
+    // As if another live instance held the run dir (this process's own PID counts as a dead holder).
+    const { processStartTime } = await import('../../../src/state/state-lock.js');
+    await writeFile(path.join(runDir, STATE_LOCK_FILE), JSON.stringify({ pid: process.ppid, start: await processStartTime(process.ppid) }));
+    await assert.rejects(acquireStateLocks([stateB, runDir], silentLogger, 100), (err: Error) => err.message.startsWith(`${runDir} is locked by docker-cni pid ${process.ppid}`));
+    assert.equal(existsSync(path.join(stateB, STATE_LOCK_FILE)), false, 'the state dir it had taken is given back');
+    await rm(path.join(runDir, STATE_LOCK_FILE));
+    await first.release();
+    for (const lockDir of [stateA, runDir]) assert.equal(existsSync(path.join(lockDir, STATE_LOCK_FILE)), false);
+    const same = await acquireStateLocks([stateA, stateA], silentLogger, 100);
+    await same.release();
   });
 });
