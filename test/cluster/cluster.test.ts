@@ -32,6 +32,8 @@ const have = (file: string, args: string[]): boolean => spawnSync(file, args, { 
 const skip = skipUnless([
   [isRoot(), 'root'],
   [have('/usr/bin/etcd', ['--version']), 'etcd (Debian etcd-server)'],
+  // The tests read etcd's keys with it.
+  [have('/usr/bin/etcdctl', ['version']), 'etcdctl (Debian etcd-client)'],
   [have('ctr', ['--version']), 'ctr (Debian containerd)'],
   [have('nsenter', ['--version']), 'nsenter (util-linux)'],
   [have('/usr/bin/docker', ['image', 'inspect', TEST_IMAGE]), `image ${TEST_IMAGE} (test/fixtures/image/build.sh)`],
