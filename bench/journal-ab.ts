@@ -7,15 +7,15 @@
  *   node --import tsx bench/journal-ab.ts [n]
  */
 import { readFileSync, statSync } from 'node:fs';
-import { mkdtemp, rm, statfs } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
+import { isOnTmpfs } from '../src/util/dir.js';
 import { docker, ensureTestImage, freeSubnet, startPlugin, TEST_IMAGE, uniqueName, type PluginHandle } from '../test/helpers/engine.js';
 import { ownTimeOf } from './plugin-log.js';
 import { fmt, median, p90 } from './stats.js';
 import { mountTmpfs, unmountTmpfs } from './tmpfs.js';
 
 const n = Math.min(Math.max(Number(process.argv[2] ?? 30) || 30, 3), 200);
-const TMPFS_MAGIC = 0x01021994;
 
 interface Variant {
   name: string;
@@ -30,7 +30,7 @@ await ensureTestImage();
 const engine = await docker(['version', '--format', '{{.Server.Version}}']);
 console.log(`# dockerd ${engine}, n=${n} per variant, Docker's IPAM, run dir on tmpfs vs on disk\n`);
 const diskRunDir = await mkdtemp('/var/tmp/dcni-bench-disk-run-');
-if ((await statfs(diskRunDir)).type === TMPFS_MAGIC) throw new Error(`${diskRunDir} is on a tmpfs here: no disk variant to compare`);
+if ((await isOnTmpfs(diskRunDir)) !== false) throw new Error(`${diskRunDir} is on a tmpfs here (or cannot be told): no disk variant to compare`);
 const variants: Variant[] = [
   { name: 'tmpfs', runDir: await mountTmpfs(), logStart: 0, times: [] },
   { name: 'disk', runDir: diskRunDir, logStart: 0, times: [] },

@@ -155,9 +155,12 @@ export function buildComponents(settings: Settings, logger: Logger, metrics: Met
 async function removeKilledWrites(components: PluginComponents, logger: Logger): Promise<void> {
   const dirs: Array<[string, (name: string) => boolean]> = [
     [resultsDir(components.settings.cacheDir), (name) => name.endsWith(`-${CHAIN_IFNAME}`)],
-    ...[...Object.values(components.stores).map((store) => store.dir), conflistBridgesDir(components.settings.stateDir)].map(
-      (dir): [string, (name: string) => boolean] => [dir, (name) => name.endsWith('.json')],
-    ),
+    ...[
+      ...Object.values(components.stores).map((store) => store.dir),
+      conflistBridgesDir(components.settings.stateDir),
+      // Where an earlier release kept endpoint records; moveEndpointRecordsToRunDir moves them after this.
+      endpointStore(components.settings.stateDir).dir,
+    ].map((dir): [string, (name: string) => boolean] => [dir, (name) => name.endsWith('.json')]),
   ];
   for (const [dir, isTarget] of dirs) {
     const removed = await removeWriteLeftovers(dir, isTarget);
@@ -172,8 +175,6 @@ async function removeKilledWrites(components: PluginComponents, logger: Logger):
 async function moveEndpointRecordsToRunDir(components: PluginComponents, logger: Logger): Promise<void> {
   const legacy = endpointStore(components.settings.stateDir);
   if (legacy.dir === components.stores.endpoints.dir) return;
-  const removed = await removeWriteLeftovers(legacy.dir, (name) => name.endsWith('.json'));
-  if (removed.length > 0) logger.warn({ dir: legacy.dir, removed }, 'removed temp files of writes a crash interrupted');
   const moved = await moveRecords(legacy, components.stores.endpoints, (id, err) =>
     logger.error({ err, id, dir: legacy.dir }, 'an endpoint record of the old location cannot be read; it stays there'),
   );

@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdir, readdir, statfs } from 'node:fs/promises';
 
 const isMissing = (err: unknown): boolean => (err as NodeJS.ErrnoException).code === 'ENOENT';
 
@@ -37,4 +37,15 @@ export async function namesIn(dir: string): Promise<string[]> {
     if (isMissing(err)) return [];
     throw err;
   }
+}
+
+/** tmpfs's f_type (linux/magic.h). */
+const TMPFS_MAGIC = 0x01021994;
+
+/** Whether `path` is on a tmpfs; undefined when it cannot be told (the path is missing or unreadable). */
+export async function isOnTmpfs(path: string): Promise<boolean | undefined> {
+  return statfs(path).then(
+    (stats) => stats.type === TMPFS_MAGIC,
+    () => undefined,
+  );
 }

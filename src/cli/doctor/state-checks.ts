@@ -1,9 +1,10 @@
 /** The plugin socket, the state dir's permissions, interrupted work, and what GC would collect. */
 import { existsSync } from 'node:fs';
-import { lstat, readdir, statfs } from 'node:fs/promises';
+import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { silentLogger } from '../../log.js';
 import type { Settings } from '../../settings.js';
+import { isOnTmpfs } from '../../util/dir.js';
 import { buildComponents } from '../../wiring.js';
 import { answersActivate } from '../wait-ready.js';
 import { fail, ok, warn, type Finding } from './finding.js';
@@ -27,11 +28,8 @@ export async function socketFindings(settings: Settings): Promise<{ findings: Fi
   return { findings, serving };
 }
 
-/** tmpfs's f_type (linux/magic.h). */
-const TMPFS_MAGIC = 0x01021994;
-
 export async function stateDirFindings(settings: Settings): Promise<Finding[]> {
-  const runDirOnDisk = await statfs(settings.runDir).then((s) => s.type !== TMPFS_MAGIC, () => false);
+  const runDirOnDisk = (await isOnTmpfs(settings.runDir)) === false;
   return [
     ...(await recordDirFindings(settings.stateDir, ['networks', 'pools'])),
     ...(await recordDirFindings(settings.runDir, ['endpoints'])),
