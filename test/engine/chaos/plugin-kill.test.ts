@@ -8,6 +8,7 @@
 //     reservation, CNI cache entry, endpoint record);
 //   - the small (/28) subnets did not run out: a final batch still gets addresses;
 //   - removing everything brings the host back to the snapshot taken before.
+import { existsSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -26,6 +27,8 @@ import {
   mapLimit,
   randomBetween,
   uniqueName,
+  endpointRecordPath,
+  waitFor,
   type EndpointTrace,
 } from '../../helpers/engine.js';
 import { assertNoLeaks, takeSnapshot } from '../../helpers/host-snapshot.js';
@@ -229,6 +232,11 @@ describe('chaos: plugin SIGKILL under a container workload', { skip }, () => {
       assert.deepEqual(pingProblems, [], 'surviving containers lost networking');
 
       // ---- removed containers left nothing --------------------------------------
+      // Docker does not wait for the teardowns DeleteEndpoint sets off; each one removes its endpoint record last.
+      // A record still there after the wait is reported below with everything else that was left.
+      const recordOf = (trace: EndpointTrace): string => endpointRecordPath(plugin.dirs, trace.endpointId);
+      const teardownsDone = async (): Promise<boolean> => removed.every((trace) => !existsSync(recordOf(trace)));
+      await waitFor(teardownsDone, { timeoutMs: 20_000, what: 'the removed containers\' teardowns' }).catch(() => undefined);
       const rules = await readRules();
       const leftovers = (await mapLimit(removed, 4, (trace) => leftoversOf(trace, { plugin, liveIps, rules }))).flat();
       assert.deepEqual(leftovers, [], 'removed containers left state behind');
