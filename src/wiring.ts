@@ -12,6 +12,7 @@ import { runCommand as hostCommand } from './host/command.js';
 import { ConflistBridges } from './host/conflist-bridges.js';
 import { NetworkFirewall } from './host/firewall.js';
 import { HostLinks } from './host/links.js';
+import { NetnsIpWorkers } from './host/netns-ip-worker.js';
 import { preflight } from './host/preflight.js';
 import { StagingNetnsPool } from './host/staging-netns.js';
 import { createApp } from './http/app.js';
@@ -79,7 +80,8 @@ export function buildComponents(settings: Settings, logger: Logger, metrics: Met
     endpoints: endpointStore(settings.runDir),
     pools: new RecordStore<PoolRecord>(settings.stateDir, 'pools', true, POOL_CODEC),
   };
-  const staging = new StagingNetnsPool(settings.stagingPrefix, runCommand, logger, { refill: true });
+  const ipWorkers = new NetnsIpWorkers();
+  const staging = new StagingNetnsPool(settings.stagingPrefix, runCommand, logger, { refill: true, beforeDelete: (name) => ipWorkers.forget(name) });
   const firewall = new NetworkFirewall(runCommand, logger);
   // A short timeout: startup waits for this answer once.
   const dockerView = dockerApiView(settings.dockerSocket, 3_000);
@@ -91,7 +93,7 @@ export function buildComponents(settings: Settings, logger: Logger, metrics: Met
     loadConfList: (name) => loadConfListByName(settings.confDir, name),
     locatePlugin: (type) => executor.findInPath(type, settings.binDirs),
     staging,
-    links: new HostLinks(runCommand),
+    links: new HostLinks(runCommand, ipWorkers),
     firewall,
     conflistBridges: new ConflistBridges(conflistBridgesDir(settings.stateDir), new HostLinks(runCommand), runCommand, logger),
     probePort: probeHostPort,

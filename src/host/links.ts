@@ -1,6 +1,7 @@
 import { access } from 'node:fs/promises';
 import { PluginError } from '../errors.js';
 import type { CommandRunner } from './command.js';
+import { IpWorkerUnavailable, type NetnsIpWorkers } from './netns-ip-worker.js';
 
 const LINK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
 
@@ -16,7 +17,11 @@ export function assertLinkName(name: string): void {
  * container start/stop path.
  */
 export class HostLinks {
-  constructor(private readonly run: CommandRunner) {}
+  /** `workers`: when given, moves out of a staging netns go through its long-lived ip process instead of a spawn. */
+  constructor(
+    private readonly run: CommandRunner,
+    private readonly workers?: NetnsIpWorkers,
+  ) {}
 
   /** True if a link of that name exists in the plugin's own network namespace. */
   async exists(name: string): Promise<boolean> {
@@ -33,7 +38,18 @@ export class HostLinks {
   async moveToHost(netnsName: string, ifName: string, hostName: string): Promise<void> {
     assertLinkName(ifName);
     assertLinkName(hostName);
-    await this.run('ip', ['-n', netnsName, 'link', 'set', 'dev', ifName, 'netns', String(process.pid), 'name', hostName]);
+    const move = ['link', 'set', 'dev', ifName, 'netns', String(process.pid), 'name', hostName];
+    if (this.workers) {
+      try {
+        await this.workers.run(netnsName, move);
+        return;
+      } catch (err) {
+        if (!(err instanceof IpWorkerUnavailable)) throw err;
+      }
+      // The worker was lost with the move asked of it: it may have happened.
+      if (await this.exists(hostName)) return;
+    }
+    await this.run('ip', ['-n', netnsName, ...move]);
   }
 
   /** Moves a host link into a named netns under another name (the reverse of moveToHost). */

@@ -39,7 +39,7 @@ export class StagingNetnsPool {
     private readonly prefix: string,
     private readonly run: CommandRunner,
     private readonly logger: Logger,
-    private readonly options: { refill?: boolean; maxIdle?: number } = {},
+    private readonly options: { refill?: boolean; maxIdle?: number; beforeDelete?: (name: string) => void } = {},
   ) {}
 
   /** Namespaces this pool holds, idle or leased (a metrics gauge). */
@@ -174,6 +174,7 @@ export class StagingNetnsPool {
   }
 
   private async destroyByName(name: string): Promise<void> {
+    this.options.beforeDelete?.(name);
     try {
       await this.run('ip', ['netns', 'del', name]);
     } catch (err) {

@@ -64,6 +64,22 @@ describe('StagingNetnsPool (fake ip)', () => {
     assert.notEqual(next.name, lease.name);
   });
 
+  test('beforeDelete hears of a namespace before its ip netns del (its ip worker would keep it alive)', async () => {
+    const runner = new FakeRunner();
+    const heard: string[] = [];
+    const pool = new StagingNetnsPool(uniquePrefix(), runner.run, silentLogger, {
+      beforeDelete: (name) => heard.push(`${name} (ip calls so far: ${runner.callsOf('ip').length})`),
+    });
+    const lease = await pool.acquire();
+    pool.release(lease, true);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(heard, [`${lease.name} (ip calls so far: 1)`], 'told once, after the add and before the del');
+    assert.deepEqual(runner.calls.at(-1), { file: 'ip', args: ['netns', 'del', lease.name] });
+    const other = await pool.acquire();
+    await pool.destroyAll();
+    assert.deepEqual(heard.slice(1).map((line) => line.split(' ')[0]), [other.name], 'destroyAll tells of each one too');
+  });
+
   test('releasing a lease the pool did not create is ignored', async () => {
     const runner = new FakeRunner();
     const pool = new StagingNetnsPool(uniquePrefix(), runner.run, silentLogger);

@@ -1,0 +1,175 @@
+/**
+ * Long-lived `ip -n <netns> -force -batch -` processes, one per staging netns, for the link move on every
+ * container start. A spawned `ip -n` per move cost 8-9 ms more than the kernel's move itself (17 ms here,
+ * `bench/move-cost.ts`): the fork and exec, and the mount namespace `-n` sets up and tears down each time.
+ *
+ * ip reports nothing for a command that worked, so every command is followed by a marker command that always
+ * fails (`link show dev <a name no netns has>`). Both report on stderr, in order: the marker's "Command failed
+ * -:<line>" ends the command's answer, and a "Command failed" for the command's own line before it is its error.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { PluginError } from '../errors.js';
+
+/** A name no link carries: docker-cni's links are all named by names.ts, and none looks like this. */
+const MARKER_LINK = 'dcni-nolink';
+/** What may go into a batch line: ip's batch reader splits on blanks and honours quotes, so neither may occur. */
+const BATCH_ARG = /^[A-Za-z0-9_.:/-]{1,64}$/;
+const DEFAULT_TIMEOUT_MS = 15_000;
+
+/** The worker is gone or stuck: what it was asked to do may or may not have happened. Callers fall back to a spawn. */
+export class IpWorkerUnavailable extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'IpWorkerUnavailable';
+  }
+}
+
+interface Pending {
+  commandLine: number;
+  markerLine: number;
+  describe: string;
+  resolve(): void;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+/** One `ip -batch` process inside a netns; commands run one at a time. */
+export class NetnsIpWorker {
+  private readonly child: ChildProcess;
+  private lines = 0;
+  private stderr = '';
+  private pending: Pending | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private lost: Error | undefined;
+
+  constructor(
+    readonly netns: string,
+    private readonly timeoutMs = DEFAULT_TIMEOUT_MS,
+  ) {
+    const refused = refusal([netns]);
+    if (refused) throw refused;
+    this.child = spawn('ip', ['-n', netns, '-force', '-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    // An idle worker must not keep the plugin's event loop (or a CLI run) alive; a busy one must.
+    (this.child.stdin as { unref?: () => void } | null)?.unref?.();
+    this.hold(false);
+    this.child.stderr?.setEncoding('utf8');
+    this.child.stderr?.on('data', (chunk: string) => this.onStderr(chunk));
+    this.child.stdin?.on('error', (err) => this.fail(new IpWorkerUnavailable(`ip worker in ${netns}: ${err.message}`, { cause: err })));
+    this.child.on('error', (err) => this.fail(new IpWorkerUnavailable(`ip worker in ${netns} could not start: ${err.message}`, { cause: err })));
+    this.child.on('exit', (code, signal) => this.fail(new IpWorkerUnavailable(`ip worker in ${netns} exited (${signal ?? `code ${String(code)}`})`)));
+  }
+
+  get alive(): boolean {
+    return this.lost === undefined;
+  }
+
+  /** Runs one ip command (e.g. ['link', 'set', …]) in the worker's netns. */
+  run(args: readonly string[]): Promise<void> {
+    const refused = refusal(args);
+    if (refused) return Promise.reject(refused);
+    const next = this.queue.then(() => this.send(args));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  close(): void {
+    this.fail(new IpWorkerUnavailable(`ip worker in ${this.netns} was closed`));
+  }
+
+  private send(args: readonly string[]): Promise<void> {
+    if (this.lost) return Promise.reject(this.lost);
+    const describe = `ip -n ${this.netns} ${args.join(' ')}`;
+    return new Promise<void>((resolve, reject) => {
+      const commandLine = ++this.lines;
+      const markerLine = ++this.lines;
+      const timer = setTimeout(() => this.fail(new IpWorkerUnavailable(`${describe}: no answer from the ip worker in ${this.timeoutMs} ms`)), this.timeoutMs);
+      timer.unref();
+      this.pending = { commandLine, markerLine, describe, resolve, reject, timer };
+      this.hold(true);
+      this.child.stdin?.write(`${args.join(' ')}\nlink show dev ${MARKER_LINK}\n`);
+    });
+  }
+
+  private onStderr(chunk: string): void {
+    this.stderr += chunk;
+    const pending = this.pending;
+    if (!pending) return;
+    const end = `Command failed -:${pending.markerLine}\n`;
+    const at = this.stderr.indexOf(end);
+    if (at < 0) return;
+    const answer = this.stderr.slice(0, at);
+    this.stderr = this.stderr.slice(at + end.length);
+    this.pending = undefined;
+    clearTimeout(pending.timer);
+    this.hold(false);
+    const failedAt = answer.indexOf(`Command failed -:${pending.commandLine}\n`);
+    if (failedAt < 0) {
+      pending.resolve();
+      return;
+    }
+    const why = answer.slice(0, failedAt).trim() || 'failed';
+    pending.reject(new PluginError('HOST_FAILED', `${pending.describe}: ${why}`));
+  }
+
+  /** Keeps the event loop alive only while a command waits for its answer. */
+  private hold(busy: boolean): void {
+    const stderr = this.child.stderr as { ref?: () => void; unref?: () => void } | null;
+    if (busy) {
+      this.child.ref();
+      stderr?.ref?.();
+    } else {
+      this.child.unref();
+      stderr?.unref?.();
+    }
+  }
+
+  private fail(err: Error): void {
+    if (this.lost) return;
+    this.lost = err;
+    if (this.pending) {
+      clearTimeout(this.pending.timer);
+      this.pending.reject(err);
+      this.pending = undefined;
+    }
+    this.hold(false);
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+  }
+}
+
+function refusal(args: readonly string[]): PluginError | undefined {
+  const bad = args.find((arg) => !BATCH_ARG.test(arg));
+  return bad === undefined ? undefined : new PluginError('INVALID_ARGUMENT', `"${bad}" cannot be passed to an ip batch`);
+}
+
+/** The workers of the staging namespaces, by netns name; the staging pool forgets one before it deletes its netns. */
+export class NetnsIpWorkers {
+  private readonly workers = new Map<string, NetnsIpWorker>();
+
+  constructor(private readonly timeoutMs = DEFAULT_TIMEOUT_MS) {}
+
+  /** Runs `args` in `netns` through its worker, starting one if there is none (or the last one was lost). */
+  run(netns: string, args: readonly string[]): Promise<void> {
+    // Checked before a worker is started for them.
+    const refused = refusal([netns, ...args]);
+    if (refused) return Promise.reject(refused);
+    let worker = this.workers.get(netns);
+    if (!worker?.alive) {
+      worker = new NetnsIpWorker(netns, this.timeoutMs);
+      this.workers.set(netns, worker);
+    }
+    return worker.run(args);
+  }
+
+  /**
+   * Ends the netns's worker. A process inside a netns keeps it, and every link in it, alive after `ip netns del`,
+   * so this comes before the delete.
+   */
+  forget(netns: string): void {
+    this.workers.get(netns)?.close();
+    this.workers.delete(netns);
+  }
+
+  get size(): number {
+    return this.workers.size;
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * The long-lived `ip -batch` worker of a staging netns, against the real kernel: it moves a link out of its
+ * netns, reports a failed command with ip's own message and keeps serving, and a lost worker leaves HostLinks
+ * to fall back to a spawned `ip -n`. Every link and netns is made here under unique names; no traffic is sent.
+ */
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { execa } from 'execa';
+import { PluginError } from '../../../src/errors.js';
+import { runCommand } from '../../../src/host/command.js';
+import { HostLinks } from '../../../src/host/links.js';
+import { NetnsIpWorkers } from '../../../src/host/netns-ip-worker.js';
+import { randomHex } from '../../helpers/common.js';
+import { commandLineOf, pidAlive, pidsNamed } from '../../helpers/processes.js';
+import { isRoot, skipUnless } from '../../helpers/prereq.js';
+
+const skip = skipUnless([[isRoot(), 'root (the test makes namespaces and links)']]);
+
+const id = randomHex(5);
+const netns = `dcwork-${id}`;
+const inside = (n: number): string => `dcwi${id}${n}`;
+const outside = (n: number): string => `dcwo${id}${n}`;
+const ip = async (...args: string[]): Promise<void> => {
+  await execa('ip', args, { timeout: 30_000 });
+};
+const linkOnHost = (name: string): boolean => existsSync(`/sys/class/net/${name}`);
+/** The pids of ip processes serving our netns. */
+const workerPids = (): number[] =>
+  pidsNamed('ip').filter((pid) => {
+    try {
+      const argv = commandLineOf(pid).argv;
+      return pidAlive(pid) && argv.includes(netns) && argv.includes('-batch');
+    } catch {
+      return false; // gone meanwhile
+    }
+  });
+
+describe('NetnsIpWorkers (root, real ip)', { skip }, () => {
+  const workers = new NetnsIpWorkers();
+  after(async () => {
+    workers.forget(netns);
+    for (let n = 0; n < 4; n++) await ip('link', 'del', outside(n)).catch(() => undefined);
+    await ip('netns', 'del', netns).catch(() => undefined);
+  });
+
+  test('moves links out of its netns, reports a failed command with ip\'s message, and keeps serving', async () => {
+    await ip('netns', 'add', netns);
+    for (let n = 0; n < 3; n++) await ip('-n', netns, 'link', 'add', inside(n), 'type', 'veth', 'peer', 'name', `${inside(n)}p`);
+    const links = new HostLinks(runCommand, workers);
+
+    await links.moveToHost(netns, inside(0), outside(0));
+    assert.ok(linkOnHost(outside(0)), 'the first move is done when it answers');
+    const [pid] = workerPids();
+    assert.ok(pid, 'one ip -batch process serves the netns');
+
+    await assert.rejects(links.moveToHost(netns, inside(0), outside(3)), (err: unknown) => {
+      assert.ok(err instanceof PluginError && err.code === 'HOST_FAILED', String(err));
+      assert.match(err.message, new RegExp(`Cannot find device "${inside(0)}"`));
+      return true;
+    });
+    assert.equal(linkOnHost(outside(3)), false);
+
+    await links.moveToHost(netns, inside(1), outside(1));
+    assert.ok(linkOnHost(outside(1)));
+    assert.deepEqual(workerPids(), [pid], 'the same process served every move, the failed one included');
+
+    workers.forget(netns);
+    // A process left in the netns would hold it, and every link in it, alive after ip netns del.
+    await waitUntil(() => !pidAlive(pid));
+    assert.deepEqual(workerPids(), []);
+  });
+
+  test('a lost worker: the move falls back to a spawned ip -n', async () => {
+    const links = new HostLinks(runCommand, workers);
+    // Started in a netns that does not exist, the worker exits at once and the move is asked of nobody.
+    await assert.rejects(links.moveToHost(`${netns}-missing`, inside(2), outside(2)), /Cannot open network namespace|No such file/);
+    workers.forget(`${netns}-missing`);
+    await links.moveToHost(netns, inside(2), outside(2));
+    assert.ok(linkOnHost(outside(2)));
+  });
+
+  test('arguments an ip batch line could split or quote are refused before anything runs', async () => {
+    await assert.rejects(workers.run(netns, ['link', 'set', 'dev', 'a b']), (err: unknown) => err instanceof PluginError && err.code === 'INVALID_ARGUMENT');
+    await assert.rejects(workers.run(netns, ['link', 'show', '"x"']), (err: unknown) => err instanceof PluginError && err.code === 'INVALID_ARGUMENT');
+  });
+});
+
+async function waitUntil(probe: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!probe()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
