@@ -21,7 +21,7 @@ import { IpamDriver } from './ipam/ipam-driver.js';
 import { readHostRoutes } from './host/routes.js';
 import { POOL_CODEC, type PoolRecord } from './ipam/pool-record.js';
 import type { Logger } from './log.js';
-import { instrumentCommandRunner, instrumentExecutor, recordGcReport } from './observability/instrument.js';
+import { instrumentCommandRunner, instrumentExecutor, instrumentNetnsCommands, recordGcReport } from './observability/instrument.js';
 import { parseMetricsListen, serveMetrics } from './observability/listener.js';
 import { noopMetrics, type Metrics } from './observability/metrics.js';
 import { NetworkDriver } from './network/network-driver.js';
@@ -93,7 +93,7 @@ export function buildComponents(settings: Settings, logger: Logger, metrics: Met
     loadConfList: (name) => loadConfListByName(settings.confDir, name),
     locatePlugin: (type) => executor.findInPath(type, settings.binDirs),
     staging,
-    links: new HostLinks(runCommand, ipWorkers),
+    links: new HostLinks(runCommand, instrumentNetnsCommands(ipWorkers, metrics)),
     firewall,
     conflistBridges: new ConflistBridges(conflistBridgesDir(settings.stateDir), new HostLinks(runCommand), runCommand, logger),
     probePort: probeHostPort,

@@ -1,7 +1,7 @@
 import { access } from 'node:fs/promises';
 import { PluginError } from '../errors.js';
 import type { CommandRunner } from './command.js';
-import { IpWorkerUnavailable, type NetnsIpWorkers } from './netns-ip-worker.js';
+import { IpWorkerUnavailable, type NetnsCommands } from './netns-ip-worker.js';
 
 const LINK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
 
@@ -20,7 +20,7 @@ export class HostLinks {
   /** `workers`: when given, moves out of a staging netns go through its long-lived ip process instead of a spawn. */
   constructor(
     private readonly run: CommandRunner,
-    private readonly workers?: NetnsIpWorkers,
+    private readonly workers?: NetnsCommands,
   ) {}
 
   /** True if a link of that name exists in the plugin's own network namespace. */

@@ -17,11 +17,16 @@ const BATCH_ARG = /^[A-Za-z0-9_.:/-]{1,64}$/;
 const DEFAULT_TIMEOUT_MS = 15_000;
 
 /** The worker is gone or stuck: what it was asked to do may or may not have happened. Callers fall back to a spawn. */
-export class IpWorkerUnavailable extends Error {
+export class IpWorkerUnavailable extends PluginError {
+  override readonly name = 'IpWorkerUnavailable';
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'IpWorkerUnavailable';
+    super('HOST_FAILED', message, options);
   }
+}
+
+/** Runs ip commands inside a named netns without a spawn each; what HostLinks and the metrics decorator see. */
+export interface NetnsCommands {
+  run(netns: string, args: readonly string[]): Promise<void>;
 }
 
 interface Pending {
@@ -33,8 +38,8 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
-/** One `ip -batch` process inside a netns; commands run one at a time. */
-export class NetnsIpWorker {
+/** One `ip -batch` process inside a netns; commands run one at a time. Its arguments are checked by NetnsIpWorkers. */
+class NetnsIpWorker {
   private readonly child: ChildProcess;
   private lines = 0;
   private stderr = '';
@@ -46,8 +51,6 @@ export class NetnsIpWorker {
     readonly netns: string,
     private readonly timeoutMs = DEFAULT_TIMEOUT_MS,
   ) {
-    const refused = refusal([netns]);
-    if (refused) throw refused;
     this.child = spawn('ip', ['-n', netns, '-force', '-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
     // An idle worker must not keep the plugin's event loop (or a CLI run) alive; a busy one must.
     (this.child.stdin as { unref?: () => void } | null)?.unref?.();
@@ -65,8 +68,6 @@ export class NetnsIpWorker {
 
   /** Runs one ip command (e.g. ['link', 'set', …]) in the worker's netns. */
   run(args: readonly string[]): Promise<void> {
-    const refused = refusal(args);
-    if (refused) return Promise.reject(refused);
     const next = this.queue.then(() => this.send(args));
     this.queue = next.catch(() => undefined);
     return next;
@@ -142,7 +143,7 @@ function refusal(args: readonly string[]): PluginError | undefined {
 }
 
 /** The workers of the staging namespaces, by netns name; the staging pool forgets one before it deletes its netns. */
-export class NetnsIpWorkers {
+export class NetnsIpWorkers implements NetnsCommands {
   private readonly workers = new Map<string, NetnsIpWorker>();
 
   constructor(private readonly timeoutMs = DEFAULT_TIMEOUT_MS) {}
@@ -167,9 +168,5 @@ export class NetnsIpWorkers {
   forget(netns: string): void {
     this.workers.get(netns)?.close();
     this.workers.delete(netns);
-  }
-
-  get size(): number {
-    return this.workers.size;
   }
 }

@@ -7,6 +7,7 @@ import { basename } from 'node:path';
 import type { PluginExecutor } from '../cni/exec.js';
 import { PluginError } from '../errors.js';
 import type { CommandRunner } from '../host/command.js';
+import type { NetnsCommands } from '../host/netns-ip-worker.js';
 import type { GcReport } from '../reconcile/reconciler.js';
 import type { Metrics } from './metrics.js';
 
@@ -42,6 +43,21 @@ export function instrumentCommandRunner(inner: CommandRunner, metrics: Metrics):
       metrics.hostSpawn(basename(file), 'error');
       throw err;
     }
+  };
+}
+
+/** Counts the commands of the staging namespaces' long-lived `ip -batch` processes, which no spawn counts. */
+export function instrumentNetnsCommands(inner: NetnsCommands, metrics: Metrics): NetnsCommands {
+  return {
+    async run(netns, args) {
+      try {
+        await inner.run(netns, args);
+        metrics.batchCommand('ip', 'ok');
+      } catch (err) {
+        metrics.batchCommand('ip', 'error');
+        throw err;
+      }
+    },
   };
 }
 

@@ -14,6 +14,8 @@ export interface Metrics {
   cniExec(plugin: string, command: string, outcome: CallOutcome, seconds: number): void;
   /** One host program run (ip, iptables-restore, ...). */
   hostSpawn(program: string, outcome: CallOutcome): void;
+  /** One command handed to a long-lived host process (the staging netns's `ip -batch`) instead of a spawn. */
+  batchCommand(program: string, outcome: CallOutcome): void;
   /** One garbage-collection action of a reconciliation pass. */
   gcAction(kind: string, result: 'removed' | 'failed' | 'would-remove'): void;
   /** One failure worth counting on its own, by where it happened and its stable code. */
@@ -24,6 +26,7 @@ export const noopMetrics: Metrics = {
   rpcCall: () => undefined,
   cniExec: () => undefined,
   hostSpawn: () => undefined,
+  batchCommand: () => undefined,
   gcAction: () => undefined,
   error: () => undefined,
 };

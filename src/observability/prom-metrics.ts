@@ -23,6 +23,7 @@ export function createPromMetrics(gauges: MetricsGauges): PromMetrics {
   const cniExecs = new Counter({ name: `${PREFIX}cni_exec_total`, help: 'CNI plugin runs by plugin, command and outcome', labelNames: ['plugin', 'command', 'outcome'], registers: [registry] });
   const cniSeconds = new Histogram({ name: `${PREFIX}cni_exec_duration_seconds`, help: 'CNI plugin run time by plugin and command', labelNames: ['plugin', 'command'], buckets: BUCKETS, registers: [registry] });
   const spawns = new Counter({ name: `${PREFIX}spawns_total`, help: 'Processes started, by program (CNI plugins and host tools)', labelNames: ['program', 'outcome'], registers: [registry] });
+  const batchCommands = new Counter({ name: `${PREFIX}batch_commands_total`, help: 'Commands run by a long-lived host process instead of a spawn, by program', labelNames: ['program', 'outcome'], registers: [registry] });
   const gcActions = new Counter({ name: `${PREFIX}gc_actions_total`, help: 'Garbage-collection actions by kind and result', labelNames: ['kind', 'result'], registers: [registry] });
   const errors = new Counter({ name: `${PREFIX}errors_total`, help: 'Failures by source and code', labelNames: ['source', 'code'], registers: [registry] });
   const gauge = (name: string, help: string, read: () => Promise<number> | number): void => {
@@ -51,6 +52,9 @@ export function createPromMetrics(gauges: MetricsGauges): PromMetrics {
     },
     hostSpawn(program, outcome) {
       spawns.inc({ program, outcome });
+    },
+    batchCommand(program, outcome) {
+      batchCommands.inc({ program, outcome });
     },
     gcAction(kind, result) {
       gcActions.inc({ kind, result });

@@ -17,16 +17,28 @@ import { isRoot, skipUnless } from '../../helpers/prereq.js';
 
 const skip = skipUnless([[isRoot(), 'root (the test makes namespaces and links)']]);
 
-const id = randomHex(5);
-const netns = `dcwork-${id}`;
-const inside = (n: number): string => `dcwi${id}${n}`;
-const outside = (n: number): string => `dcwo${id}${n}`;
+/** One netns with `count` veth pairs, all named from a fresh id; `cleanup` removes what the test left. */
+async function scratchNetns(count: number) {
+  const id = randomHex(5);
+  const netns = `dcwork-${id}`;
+  const inside = (n: number): string => `dcwi${id}${n}`;
+  const outside = (n: number): string => `dcwo${id}${n}`;
+  await ip('netns', 'add', netns);
+  for (let n = 0; n < count; n++) await ip('-n', netns, 'link', 'add', inside(n), 'type', 'veth', 'peer', 'name', `${inside(n)}p`);
+  const cleanup = async (workers: NetnsIpWorkers): Promise<void> => {
+    workers.forget(netns);
+    for (let n = 0; n <= count; n++) await ip('link', 'del', outside(n)).catch(() => undefined);
+    await ip('netns', 'del', netns).catch(() => undefined);
+  };
+  return { netns, inside, outside, cleanup };
+}
+
 const ip = async (...args: string[]): Promise<void> => {
   await execa('ip', args, { timeout: 30_000 });
 };
 const linkOnHost = (name: string): boolean => existsSync(`/sys/class/net/${name}`);
-/** The pids of ip processes serving our netns. */
-const workerPids = (): number[] =>
+/** The pids of ip processes serving `netns`. */
+const workerPids = (netns: string): number[] =>
   pidsNamed('ip').filter((pid) => {
     try {
       const argv = commandLineOf(pid).argv;
@@ -38,51 +50,58 @@ const workerPids = (): number[] =>
 
 describe('NetnsIpWorkers (root, real ip)', { skip }, () => {
   const workers = new NetnsIpWorkers();
+  const cleanups: Array<() => Promise<void>> = [];
+  const scratch = async (count: number) => {
+    const made = await scratchNetns(count);
+    cleanups.push(() => made.cleanup(workers));
+    return made;
+  };
   after(async () => {
-    workers.forget(netns);
-    for (let n = 0; n < 4; n++) await ip('link', 'del', outside(n)).catch(() => undefined);
-    await ip('netns', 'del', netns).catch(() => undefined);
+    for (const cleanup of cleanups) await cleanup();
   });
 
   test('moves links out of its netns, reports a failed command with ip\'s message, and keeps serving', async () => {
-    await ip('netns', 'add', netns);
-    for (let n = 0; n < 3; n++) await ip('-n', netns, 'link', 'add', inside(n), 'type', 'veth', 'peer', 'name', `${inside(n)}p`);
+    const { netns, inside, outside } = await scratch(2);
     const links = new HostLinks(runCommand, workers);
 
     await links.moveToHost(netns, inside(0), outside(0));
     assert.ok(linkOnHost(outside(0)), 'the first move is done when it answers');
-    const [pid] = workerPids();
+    const [pid] = workerPids(netns);
     assert.ok(pid, 'one ip -batch process serves the netns');
 
-    await assert.rejects(links.moveToHost(netns, inside(0), outside(3)), (err: unknown) => {
+    await assert.rejects(links.moveToHost(netns, inside(0), outside(2)), (err: unknown) => {
       assert.ok(err instanceof PluginError && err.code === 'HOST_FAILED', String(err));
       assert.match(err.message, new RegExp(`Cannot find device "${inside(0)}"`));
       return true;
     });
-    assert.equal(linkOnHost(outside(3)), false);
+    assert.equal(linkOnHost(outside(2)), false);
 
     await links.moveToHost(netns, inside(1), outside(1));
     assert.ok(linkOnHost(outside(1)));
-    assert.deepEqual(workerPids(), [pid], 'the same process served every move, the failed one included');
+    assert.deepEqual(workerPids(netns), [pid], 'the same process served every move, the failed one included');
 
     workers.forget(netns);
     // A process left in the netns would hold it, and every link in it, alive after ip netns del.
     await waitUntil(() => !pidAlive(pid));
-    assert.deepEqual(workerPids(), []);
+    assert.deepEqual(workerPids(netns), []);
   });
 
   test('a lost worker: the move falls back to a spawned ip -n', async () => {
+    const { netns, inside, outside } = await scratch(1);
     const links = new HostLinks(runCommand, workers);
     // Started in a netns that does not exist, the worker exits at once and the move is asked of nobody.
-    await assert.rejects(links.moveToHost(`${netns}-missing`, inside(2), outside(2)), /Cannot open network namespace|No such file/);
+    await assert.rejects(links.moveToHost(`${netns}-missing`, inside(0), outside(0)), /Cannot open network namespace|No such file/);
     workers.forget(`${netns}-missing`);
-    await links.moveToHost(netns, inside(2), outside(2));
-    assert.ok(linkOnHost(outside(2)));
+    await links.moveToHost(netns, inside(0), outside(0));
+    assert.ok(linkOnHost(outside(0)));
   });
 
   test('arguments an ip batch line could split or quote are refused before anything runs', async () => {
+    const netns = `dcwork-${randomHex(5)}`;
     await assert.rejects(workers.run(netns, ['link', 'set', 'dev', 'a b']), (err: unknown) => err instanceof PluginError && err.code === 'INVALID_ARGUMENT');
     await assert.rejects(workers.run(netns, ['link', 'show', '"x"']), (err: unknown) => err instanceof PluginError && err.code === 'INVALID_ARGUMENT');
+    await assert.rejects(workers.run('bad netns', ['link', 'show']), (err: unknown) => err instanceof PluginError && err.code === 'INVALID_ARGUMENT');
+    assert.deepEqual(workerPids(netns), [], 'no worker was started for refused arguments');
   });
 });
 

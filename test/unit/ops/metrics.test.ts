@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PluginError } from '../../../src/errors.js';
-import { instrumentCommandRunner, instrumentExecutor, recordGcReport } from '../../../src/observability/instrument.js';
+import { instrumentCommandRunner, instrumentExecutor, instrumentNetnsCommands, recordGcReport } from '../../../src/observability/instrument.js';
 import { parseMetricsListen } from '../../../src/observability/listener.js';
 import { createPromMetrics } from '../../../src/observability/prom-metrics.js';
 import { parsePrometheus } from '../../helpers/prometheus.js';
@@ -26,7 +26,7 @@ describe('metrics', () => {
     assert.equal(m.get('docker_cni_staging_pool_size'), 4);
   });
 
-  test('the executor decorator times each plugin run and counts spawns and failures', async () => {
+  test('the decorators time each plugin run and count spawns, batched commands and failures', async () => {
     const { metrics, registry } = createPromMetrics({ networks: () => 0, endpoints: () => 0, stagingNamespaces: () => 0 });
     const executor = instrumentExecutor(
       {
@@ -42,12 +42,18 @@ describe('metrics', () => {
     await assert.rejects(executor.execPlugin('/opt/cni/bin/portmap', Buffer.from('{}'), { CNI_COMMAND: 'ADD' }, 1000), /timed out/);
     const runner = instrumentCommandRunner(async () => '', metrics);
     await runner('/usr/sbin/ip', ['link']);
+    const batch = instrumentNetnsCommands({ run: async (_netns, args) => { if (args[0] === 'bad') throw new PluginError('HOST_FAILED', 'no'); } }, metrics);
+    await batch.run('ns', ['link', 'set']);
+    await batch.run('ns', ['link', 'set']);
+    await assert.rejects(batch.run('ns', ['bad']), /no/);
     const m = await scrape(registry);
     assert.equal(m.get('docker_cni_cni_exec_total{plugin="bridge",command="ADD",outcome="ok"}'), 1);
     assert.equal(m.get('docker_cni_cni_exec_total{plugin="portmap",command="ADD",outcome="error"}'), 1);
     assert.equal(m.get('docker_cni_cni_exec_duration_seconds_count{plugin="bridge",command="ADD"}'), 1);
     assert.equal(m.get('docker_cni_spawns_total{program="bridge",outcome="ok"}'), 1);
-    assert.equal(m.get('docker_cni_spawns_total{program="ip",outcome="ok"}'), 1);
+    assert.equal(m.get('docker_cni_spawns_total{program="ip",outcome="ok"}'), 1, 'batched commands are no spawns');
+    assert.equal(m.get('docker_cni_batch_commands_total{program="ip",outcome="ok"}'), 2);
+    assert.equal(m.get('docker_cni_batch_commands_total{program="ip",outcome="error"}'), 1);
     assert.equal(m.get('docker_cni_errors_total{source="cni",code="TIMEOUT"}'), 1);
   });
 
