@@ -1,8 +1,7 @@
 /**
  * Long-lived `ip -n <netns> -force -batch -` processes, one per staging netns, for the link move on every
- * container start, and one `ip -force -batch -` in the plugin's own netns, for the link delete on every stop.
- * A spawned `ip -n` per move cost 8-9 ms more than the kernel's move itself (17 ms here, `bench/move-cost.ts`):
- * the fork and exec, and the mount namespace `-n` sets up and tears down each time.
+ * container start. A spawned `ip -n` per move cost 8-9 ms more than the kernel's move itself (17 ms here,
+ * `bench/move-cost.ts`): the fork and exec, and the mount namespace `-n` sets up and tears down each time.
  *
  * ip reports nothing for a command that worked, so every command is followed by a marker command that always
  * fails (`link show dev <a name no netns has>`). Both report on stderr, in order: the marker's "Command failed
@@ -25,14 +24,10 @@ export class IpWorkerUnavailable extends PluginError {
   }
 }
 
-/** Runs ip commands inside a named netns, or in ours, without a spawn each; what HostLinks and the metrics decorator see. */
+/** Runs ip commands inside a named netns without a spawn each; what HostLinks and the metrics decorator see. */
 export interface NetnsCommands {
   run(netns: string, args: readonly string[]): Promise<void>;
-  runOnHost(args: readonly string[]): Promise<void>;
 }
-
-/** The workers' key for the plugin's own netns: no netns name is empty. */
-const HOST = '';
 
 interface Pending {
   commandLine: number;
@@ -43,10 +38,7 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
-/**
- * One `ip -batch` process inside a netns (HOST: the plugin's own); commands run one at a time. Its arguments are
- * checked by NetnsIpWorkers.
- */
+/** One `ip -batch` process inside a netns; commands run one at a time. Its arguments are checked by NetnsIpWorkers. */
 class NetnsIpWorker {
   private readonly child: ChildProcess;
   private lines = 0;
@@ -59,8 +51,7 @@ class NetnsIpWorker {
     readonly netns: string,
     private readonly timeoutMs = DEFAULT_TIMEOUT_MS,
   ) {
-    const where = netns === HOST ? [] : ['-n', netns];
-    this.child = spawn('ip', [...where, '-force', '-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    this.child = spawn('ip', ['-n', netns, '-force', '-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
     // An idle worker must not keep the plugin's event loop (or a CLI run) alive; a busy one must.
     (this.child.stdin as { unref?: () => void } | null)?.unref?.();
     this.hold(false);
@@ -88,7 +79,7 @@ class NetnsIpWorker {
 
   private send(args: readonly string[]): Promise<void> {
     if (this.lost) return Promise.reject(this.lost);
-    const describe = `ip ${this.netns === HOST ? '' : `-n ${this.netns} `}${args.join(' ')}`;
+    const describe = `ip -n ${this.netns} ${args.join(' ')}`;
     return new Promise<void>((resolve, reject) => {
       const commandLine = ++this.lines;
       const markerLine = ++this.lines;
@@ -151,10 +142,7 @@ function refusal(args: readonly string[]): PluginError | undefined {
   return bad === undefined ? undefined : new PluginError('INVALID_ARGUMENT', `"${bad}" cannot be passed to an ip batch`);
 }
 
-/**
- * The workers of the staging namespaces, by netns name, and the plugin's own netns's; the staging pool forgets
- * a staging netns's worker before it deletes the netns.
- */
+/** The workers of the staging namespaces, by netns name; the staging pool forgets one before it deletes its netns. */
 export class NetnsIpWorkers implements NetnsCommands {
   private readonly workers = new Map<string, NetnsIpWorker>();
 
@@ -165,17 +153,6 @@ export class NetnsIpWorkers implements NetnsCommands {
     // Checked before a worker is started for them.
     const refused = refusal([netns, ...args]);
     if (refused) return Promise.reject(refused);
-    return this.runIn(netns, args);
-  }
-
-  /** Runs `args` in the plugin's own netns through its worker. */
-  runOnHost(args: readonly string[]): Promise<void> {
-    const refused = refusal(args);
-    if (refused) return Promise.reject(refused);
-    return this.runIn(HOST, args);
-  }
-
-  private runIn(netns: string, args: readonly string[]): Promise<void> {
     let worker = this.workers.get(netns);
     if (!worker?.alive) {
       worker = new NetnsIpWorker(netns, this.timeoutMs);
@@ -191,10 +168,5 @@ export class NetnsIpWorkers implements NetnsCommands {
   forget(netns: string): void {
     this.workers.get(netns)?.close();
     this.workers.delete(netns);
-  }
-
-  /** Ends every worker (shutdown). A later command starts a new one. */
-  closeAll(): void {
-    for (const netns of [...this.workers.keys()]) this.forget(netns);
   }
 }
