@@ -235,13 +235,17 @@ export async function startPlugin(settings: Settings, logger: Logger): Promise<R
     await components.staging.init();
     const ipam = new ClusterIpamAdapter(components.ipam, cluster?.ipam);
     const app = createApp({ network: components.network, ipam, logger, metrics });
-    server = await serveUnixSocket(app, settings.socketPath);
-    const served = server;
+    // Bound before the plugin socket, so that whoever sees the plugin answer finds its metrics answering too;
+    // /healthz says 503 until the plugin socket is served.
+    const plugin: { server?: Server } = {};
     metricsServer =
       metricsListen && prom
-        ? await serveMetrics(metricsListen, prom.registry, async () => ({ ok: served.listening, detail: { socket: settings.socketPath } }))
+        ? await serveMetrics(metricsListen, prom.registry, async () => ({ ok: plugin.server?.listening ?? false, detail: { socket: settings.socketPath } }))
         : undefined;
+    server = await serveUnixSocket(app, settings.socketPath);
+    plugin.server = server;
   } catch (err) {
+    if (metricsServer) await closeServer(metricsServer).catch(() => undefined);
     await cluster?.stop();
     await lock.release();
     throw err;
