@@ -23,6 +23,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DaemonUnderTest } from '../helpers/dockerd-under-test.js';
+import { mayRestartHostDockerd } from '../helpers/network-removal.js';
 import {
   IDLE_COMMAND,
   TEST_IMAGE,
@@ -37,7 +38,7 @@ import { assertNoLeaks, takeSnapshot, type HostSnapshot } from '../helpers/host-
 import { ManagedPlugin, pluginSource, type PluginSource } from './managed-plugin.js';
 
 const TEST_TIMEOUT = 420_000;
-const HOST_MODE = process.env.CI === 'true' || process.env.DOCKER_CNI_TEST_RESTART_HOST_DOCKERD === '1';
+const HOST_MODE = mayRestartHostDockerd();
 const skip = await engineSkipReason();
 
 /** The path of a host socket as the plugin sees it through its host-run mount (host /run at /host/run). */

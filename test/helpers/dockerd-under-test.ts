@@ -9,7 +9,7 @@
  * /proc; restarted, it appends to the log file it wrote before.
  */
 import { execa } from 'execa';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -151,6 +151,15 @@ export class DaemonUnderTest {
     return this.signal('SIGTERM', 120_000);
   }
 
+  /** SIGTERM, then a start as before; returns what the daemon logged from the stop on. */
+  async restart(): Promise<string> {
+    const pid = this.pid();
+    const file = (pid === undefined ? undefined : outputFileOf(pid)) ?? this.output ?? this.logFile;
+    const offset = fileSize(file);
+    await this.ensureRunning(await this.terminate());
+    return readFrom(file, offset);
+  }
+
   /** Makes sure the daemon answers again, starting it from `cmd` (default: the last one stopped) when it does not. */
   async ensureRunning(cmd: CommandLine | undefined = this.commandLine): Promise<void> {
     if (await this.docker.answers()) return;
@@ -211,5 +220,21 @@ export class DaemonUnderTest {
     for (const path of [this.execRoot, this.socket, this.pidFile, this.root]) {
       if (path) rmSync(path, { recursive: true, force: true });
     }
+  }
+}
+
+function fileSize(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
+function readFrom(file: string, offset: number): string {
+  try {
+    return readFileSync(file).subarray(offset).toString('utf8');
+  } catch {
+    return '';
   }
 }

@@ -10,6 +10,7 @@ import { execa } from 'execa';
 import { TEST_IMAGE, randomHex, uniqueName } from './common.js';
 import { docker, dockerNetworkExists, dockerResult } from './docker-cli.js';
 import { hostLinkExists } from './host-links.js';
+import { removeNetwork } from './network-removal.js';
 import { ensureTestImage } from './engine-prereq.js';
 import { assertNoLeaks, takeSnapshot, type HostSnapshot, type LeakCheckOptions, type LeakIgnore } from './host-snapshot.js';
 import { startPlugin, type PluginHandle, type StartPluginOptions } from './plugin-launcher.js';
@@ -95,7 +96,7 @@ export class EngineScope {
     if (options.internal) args.push('--internal');
     for (const [key, value] of Object.entries(options.options ?? {})) args.push('-o', `${key}=${value}`);
     args.push(name);
-    this.cleanup.defer(`docker network rm ${name}`, () => docker(['network', 'rm', name]));
+    this.cleanup.defer(`docker network rm ${name}`, () => removeNetwork(name));
     const id = await docker(args);
     const bridge = options.options?.['com.docker.network.bridge.name'] ?? `dcni-${id.slice(0, 10)}`;
     const subnets = (await dockerResult(['network', 'inspect', '-f', '{{range .IPAM.Config}}{{.Subnet}} {{end}}', id])).stdout.split(/\s+/).filter(Boolean);

@@ -9,6 +9,7 @@
  *   plugin-launcher.ts    the plugin under test in child/killable/managed/external mode
  *   engine-prereq.ts      prerequisites and the test image
  *   engine-case.ts        per-test scope, cleanup and leak check
+ *   network-removal.ts    `docker network rm`, with Docker 20.10's endpoint-count repair
  *   host-snapshot.ts      the leak snapshot
  *   leftovers.ts          what one removed endpoint left; diagnostics
  *   processes.ts, dockerd-process.ts, dockerd-under-test.ts, dockerd-log.ts
@@ -22,4 +23,5 @@ export * from './plugin-child.js';
 export * from './plugin-launcher.js';
 export * from './engine-prereq.js';
 export * from './engine-case.js';
+export { removeNetwork } from './network-removal.js';
 export { assertNoLeaks, takeSnapshot } from './host-snapshot.js';
