@@ -15,12 +15,12 @@
  * Bounded: n <= 200, burst <= 50, every docker call has the harness timeout.
  *   node --import tsx bench/run.ts [n] [burst]
  */
-import { readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { docker, ensureTestImage, freeSubnet, startPlugin, TEST_IMAGE, uniqueName } from '../test/helpers/engine.js';
+import { docker, ensureTestImage, freeSubnet, removeNetwork, startPlugin, TEST_IMAGE, uniqueName } from '../test/helpers/engine.js';
 import { scaleBench } from './scale.js';
 import { plotSamples, type EngineSamples } from './plot.js';
 import { fmt, median, p90 } from './stats.js';
@@ -47,13 +47,38 @@ function rssMb(pid: number | undefined): number {
   }
 }
 
-/** CPU ms a process used itself and through its reaped children (CNI plugins, ip), from /proc (clock ticks of 10 ms). */
+/** utime+stime and cutime+cstime of one process, in ms (clock ticks of 10 ms). */
+function statTimes(pid: number): { self: number; reaped: number } {
+  // Fields after the ")" that closes the command name: utime is the 12th, then stime, cutime, cstime.
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ').map(Number);
+  return { self: (fields[11]! + fields[12]!) * 10, reaped: (fields[13]! + fields[14]!) * 10 };
+}
+
+/** The living children of a process, from every thread's /proc/<pid>/task/<tid>/children. */
+function livingChildren(pid: number): number[] {
+  return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
+    readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).map(Number),
+  );
+}
+
+/**
+ * CPU ms a process used itself, and through its children (CNI plugins, ip): the reaped ones, which /proc adds to
+ * the parent at reaping, plus the living ones, such as the long-lived `ip -batch` workers.
+ */
 function cpuMs(pid: number | undefined): { self: number; children: number } {
   if (!pid) return { self: NaN, children: NaN };
   try {
-    // Fields after the ")" that closes the command name: utime is the 12th, then stime, cutime, cstime.
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ').map(Number);
-    return { self: (fields[11]! + fields[12]!) * 10, children: (fields[13]! + fields[14]!) * 10 };
+    const own = statTimes(pid);
+    let living = 0;
+    for (const child of livingChildren(pid)) {
+      try {
+        const times = statTimes(child);
+        living += times.self + times.reaped;
+      } catch {
+        // reaped since the listing: its CPU is in the parent's reaped time now
+      }
+    }
+    return { self: own.self, children: own.reaped + living };
   } catch {
     return { self: NaN, children: NaN };
   }
@@ -150,7 +175,8 @@ try {
   for (const name of containers) await docker(['rm', '-f', name]).catch(() => undefined);
   // The containers are normally gone already; a network that will not go is a leftover the reader must hear of.
   for (const net of made) {
-    await docker(['network', 'rm', net]).catch((err: unknown) => console.error(`bench: could not remove network ${net}, remove it by hand: ${(err as Error).message}`));
+    // removeNetwork names Docker 20.10's lost endpoint count when that is why, and repairs it where allowed.
+    await removeNetwork(net).catch((err: unknown) => console.error(`bench: could not remove network ${net}, remove it by hand: ${(err as Error).message}`));
   }
   await plugin.dispose();
   await unmountTmpfs(runDir);

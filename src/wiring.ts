@@ -215,7 +215,7 @@ export async function startPlugin(settings: Settings, logger: Logger): Promise<R
   // instances given their own state dirs but the default run dir fail clearly instead of sharing endpoint records.
   const lock = await acquireStateLocks([settings.stateDir, settings.runDir], logger);
   let cluster: ClusterRuntime | undefined;
-  let server: Server;
+  let server: Server | undefined;
   let components: PluginComponents;
   let metricsServer: Server | undefined;
   try {
@@ -237,13 +237,11 @@ export async function startPlugin(settings: Settings, logger: Logger): Promise<R
     const app = createApp({ network: components.network, ipam, logger, metrics });
     // Bound before the plugin socket, so that whoever sees the plugin answer finds its metrics answering too;
     // /healthz says 503 until the plugin socket is served.
-    const plugin: { server?: Server } = {};
     metricsServer =
       metricsListen && prom
-        ? await serveMetrics(metricsListen, prom.registry, async () => ({ ok: plugin.server?.listening ?? false, detail: { socket: settings.socketPath } }))
+        ? await serveMetrics(metricsListen, prom.registry, async () => ({ ok: server?.listening ?? false, detail: { socket: settings.socketPath } }))
         : undefined;
     server = await serveUnixSocket(app, settings.socketPath);
-    plugin.server = server;
   } catch (err) {
     if (metricsServer) await closeServer(metricsServer).catch(() => undefined);
     await cluster?.stop();

@@ -82,7 +82,7 @@ export class Reconciler {
   private readonly graceMs: number;
   private readonly now: () => number;
   private running: Promise<GcReport> | undefined;
-  /** First time each timestamp-less orphan (cache entry, link, rule set) was seen. */
+  /** First time each orphan (a network Docker no longer lists, a cache entry, link or rule set) was seen. */
   private readonly orphanSince = new Map<string, number>();
 
   constructor(private readonly opts: ReconcilerOptions) {
@@ -135,16 +135,30 @@ export class Reconciler {
     // (their removal takes the rules along).
     const networksAtStart = new Set(targets.listNetworks().map((n) => shortId(n.id)));
 
+    // What nothing Docker lists owns is removed only once it has been seen so
+    // for the grace period, across passes: see `orphan` below.
+    const seenOrphans = new Set<string>();
+    const orphan = async (action: GcAction, work: () => Promise<void>, oldEnough = true): Promise<void> => {
+      const key = `${action.kind}:${action.id}`;
+      seenOrphans.add(key);
+      const since = this.orphanSince.get(key) ?? this.now();
+      this.orphanSince.set(key, since);
+      if (oldEnough && this.now() - since >= this.graceMs) await act(action, work);
+    };
+
     if (dockerNetworks) {
       const dockerById = new Map(dockerNetworks.map((n) => [n.id, n]));
       for (const network of targets.listNetworks()) {
         const known = dockerById.get(network.id);
         if (!known) {
-          if (this.old(network.createdAt)) {
-            await act({ kind: 'network', id: network.id, reason: 'Docker no longer has this network' }, () =>
-              targets.removeStaleNetwork(network.id),
-            );
-          }
+          // Removing a network takes its bridge and every container's link
+          // along, so one list without it is not enough: it must stay missing
+          // for the grace period, and be older than that.
+          await orphan(
+            { kind: 'network', id: network.id, reason: 'Docker no longer has this network' },
+            () => targets.removeStaleNetwork(network.id),
+            this.old(network.createdAt),
+          );
           continue;
         }
         const live = new Set(known.endpoints.map((e) => e.id));
@@ -174,14 +188,6 @@ export class Reconciler {
       const dockerNetworkIds = dockerNetworks.map((n) => n.id);
       const dockerOwnsEndpoint = (prefix: string): boolean => dockerEndpointIds.some((id) => id.startsWith(prefix));
       const dockerOwnsNetwork = (prefix: string): boolean => dockerNetworkIds.some((id) => id.startsWith(prefix));
-      const seenOrphans = new Set<string>();
-      const orphan = async (action: GcAction, work: () => Promise<void>): Promise<void> => {
-        const key = `${action.kind}:${action.id}`;
-        seenOrphans.add(key);
-        const since = this.orphanSince.get(key) ?? this.now();
-        this.orphanSince.set(key, since);
-        if (this.now() - since >= this.graceMs) await act(action, work);
-      };
 
       const endpointIds = new Set(targets.listEndpoints().map((e) => e.id));
       for (const entry of cache) {

@@ -121,8 +121,10 @@ export async function pluginKilled(t: TestContext): Promise<void> {
     assert.deepEqual(await stagingLinks(HOST), [], "no half-made link in host2 plugin's staging netns");
 
     // The other hosts never noticed, even once the reconcilers have looked at the (swarm-scoped) network past their
-    // grace period: a network they failed to find in Docker's list would be torn down then.
-    const settled = createdAt + RECONCILE_GRACE_MS + 2 * RECONCILE_MS;
+    // grace period: a network they failed to find in Docker's list would be torn down then. It is torn down once it
+    // is older than the grace period and has been missing for as long, from a pass at most one interval after its
+    // creation: by the pass after createdAt + grace + interval at the latest, and one more interval gives the margin.
+    const settled = createdAt + RECONCILE_GRACE_MS + 3 * RECONCILE_MS;
     if (Date.now() < settled) await new Promise((r) => setTimeout(r, settled - Date.now()));
     for (const [n, c] of steady.entries()) assert.ok((await localAddresses(c.host, subnet)).includes(steadyIps[n]!), `${c.name} keeps its address`);
     await reach(1, steady[0]!.name, steadyIps[1]!, 'host1 -> host3 after the churn');

@@ -358,6 +358,38 @@ describe('Reconciler', () => {
     assert.ok(!second.actions.some((a) => a.id === foreignLink), 'a link of an endpoint Docker lists is never removed');
   });
 
+  test('a network Docker stops listing is torn down only once it has stayed missing for the grace period', async () => {
+    const { targets, docker, links, ids } = await staleWorld();
+    const view = docker.view;
+    assert.ok(Array.isArray(view));
+    const liveEntry = view.find((n) => n.id === ids.live);
+    assert.ok(liveEntry);
+    let now = NOW;
+    const r = new Reconciler({ targets, docker, hostLocalDataDir: dataDir, logger: silentLogger, graceMs: GRACE_MS, listLinks: async () => links, now: () => now });
+    const removedNetworks = (report: GcReport): string[] => report.actions.filter((a) => a.kind === 'network').map((a) => a.id);
+
+    // One list without the live network (a glitch), then it is back: nothing of it goes.
+    docker.view = view.filter((n) => n.id !== ids.live);
+    assert.deepEqual(removedNetworks(await r.runPass()), [], 'the first pass that misses a network removes none');
+    docker.view = view;
+    now += GRACE_MS;
+    assert.deepEqual(removedNetworks(await r.runPass()), [ids.goneNet], 'the network missing on both passes goes');
+    now += GRACE_MS / 2;
+    docker.view = view.filter((n) => n.id !== ids.live);
+    assert.deepEqual(removedNetworks(await r.runPass()), [], 'listed again in between: its clock started over');
+    assert.ok(targets.networks.some((n) => n.id === ids.live));
+
+    now += GRACE_MS;
+    assert.deepEqual(removedNetworks(await r.runPass()), [ids.live], 'missing for the grace period: torn down');
+    assert.ok(!targets.networks.some((n) => n.id === ids.live));
+  });
+
+  test('a one-shot pass with no grace period removes a missing network at once', async () => {
+    const { targets, docker, links, ids } = await staleWorld();
+    const report = await new Reconciler({ targets, docker, hostLocalDataDir: dataDir, logger: silentLogger, graceMs: 0, listLinks: async () => links, now: () => NOW }).runPass();
+    assert.ok(report.actions.some((a) => a.kind === 'network' && a.id === ids.goneNet));
+  });
+
   test('a failing action is recorded and the pass goes on', async () => {
     const { targets, docker, links, ids } = await staleWorld();
     targets.failing.add(`removeStaleNetwork ${ids.goneNet}`);
