@@ -30,6 +30,7 @@ const LABELS: Record<string, string> = {
   bridge: 'Docker bridge',
   cniDockerIpam: 'docker-cni (Docker IPAM)',
   cniIpam: 'docker-cni (cni IPAM)',
+  firstBurstCniIpam: 'docker-cni (cni IPAM), 1st burst',
 };
 const ORDER = Object.values(LABELS);
 const COLORS = ['#8c8c8c', '#4c78a8', '#f58518', '#54a24b', '#e45756', '#b279a2', '#72b7b2', '#9d755d'];

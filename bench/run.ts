@@ -3,7 +3,9 @@
  *  1. `docker run --rm` on none, Docker's bridge, docker-cni (Docker IPAM) and docker-cni (cni IPAM),
  *     interleaved, n each (default 30), median and p90, ratios to the bridge of the same run;
  *  2. 50 `docker run -d` at once and their `docker rm -f` at once, bridge vs docker-cni, with the
- *     plugin's peak RSS sampled during the burst;
+ *     plugin's peak RSS sampled during the bursts: `rounds` rounds (default 3) in a rotating order, with
+ *     medians and ratios to the bridge, after the plugin's first burst, which grows its staging pool and is
+ *     a row of its own;
  *  3. per-call plugin time split into CNI exec and our own overhead, from the plugin's debug log;
  *  4. the plugin API without dockerd at 10/100/1,000 endpoints and startup with 1,000 (bench/scale.ts);
  *  5. the kernel's netns moves per container start and stop, by process (bench/netns-moves.ts, needs perf);
@@ -12,8 +14,8 @@
  * host whose /run is on disk (this CI machine's is ext4) the default would measure a disk the users' hosts lack.
  * The per-call split is taken from the sequential runs only: in a burst of 50 on a few CPUs every call
  * mostly waits for a CPU, which says nothing about the plugin's own cost.
- * Bounded: n <= 200, burst <= 50, every docker call has the harness timeout.
- *   node --import tsx bench/run.ts [n] [burst]
+ * Bounded: n <= 200, burst <= 50, rounds <= 5, every docker call has the harness timeout.
+ *   node --import tsx bench/run.ts [n] [burst] [rounds]
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -30,6 +32,7 @@ import { mountTmpfs, unmountTmpfs } from './tmpfs.js';
 
 const n = Math.min(Math.max(Number(process.argv[2] ?? 30) || 30, 3), 200);
 const burst = Math.min(Math.max(Number(process.argv[3] ?? 50) || 50, 2), 50);
+const rounds = Math.min(Math.max(Number(process.argv[4] ?? 3) || 3, 1), 5);
 
 async function timed(work: () => Promise<unknown>): Promise<number> {
   const start = performance.now();
@@ -88,7 +91,7 @@ const dockerdPid = (): number | undefined => Number(readFileSync('/var/run/docke
 await ensureTestImage();
 const engine = await docker(['version', '--format', '{{.Server.Version}}']);
 const cniPlugins = process.env.CNI_PATH ?? '/opt/cni/bin:/usr/lib/cni';
-console.log(`# dockerd ${engine}, CNI plugins from ${cniPlugins}, n=${n}, burst=${burst}\n`);
+console.log(`# dockerd ${engine}, CNI plugins from ${cniPlugins}, n=${n}, burst=${burst}, rounds=${rounds}\n`);
 const samples: EngineSamples = { engine: `dockerd ${engine}`, cniPlugins, date: new Date().toISOString(), dockerRun: {}, burst: { size: burst, start: {}, remove: {} } };
 const runDir = await mountTmpfs();
 const plugin = await startPlugin({ runDir }).catch(async (err: unknown) => {
@@ -139,7 +142,20 @@ try {
   console.log('| network | start all | remove all | CPU ms per container: dockerd | plugin | its children (CNI plugins, ip) |\n|---|---|---|---|---|---|');
   let peak = rssMb(pid);
   const sampler = setInterval(() => (peak = Math.max(peak, rssMb(pid))), 25);
-  for (const [key, net] of [['bridge', nets.bridge], ['cniIpam', nets.cniIpam], ['cniDockerIpam', nets.cniDockerIpam], ['bridge', nets.bridge]] as const) {
+  // The plugin's first burst also grows its staging netns pool (and their ip workers) from 2 to the burst's size,
+  // once per plugin life: it is reported as its own row, and each IPAM is then measured on the grown pool. One
+  // burst per variant moved by 10-25% from run to run, so each round rotates the order and the medians count.
+  const variants = [
+    ['bridge', nets.bridge],
+    ['cniDockerIpam', nets.cniDockerIpam],
+    ['cniIpam', nets.cniIpam],
+  ] as const;
+  const bursts = [
+    ['firstBurstCniIpam', nets.cniIpam] as const,
+    ...Array.from({ length: rounds }, (_, round) => [...variants.slice(round % 3), ...variants.slice(0, round % 3)]).flat(),
+  ];
+  const cpuPerContainer: Record<string, { dockerd: number[]; plugin: number[]; children: number[] }> = {};
+  for (const [key, net] of bursts) {
     const names = Array.from({ length: burst }, () => uniqueName('bench-burst'));
     containers.push(...names);
     const [dockerdBefore, pluginBefore] = [cpuMs(dockerdPid()), cpuMs(pid)];
@@ -149,12 +165,23 @@ try {
     (samples.burst!.start[key] ??= []).push(start);
     (samples.burst!.remove[key] ??= []).push(remove);
     const [dockerdAfter, pluginAfter] = [cpuMs(dockerdPid()), cpuMs(pid)];
-    const per = (after: number, before: number): string => fmt((after - before) / burst);
-    console.log(
-      `| ${key} | ${fmt(start)} | ${fmt(remove)} | ${per(dockerdAfter.self, dockerdBefore.self)} | ${per(pluginAfter.self, pluginBefore.self)} | ${per(pluginAfter.children, pluginBefore.children)} |`,
-    );
+    const cpu = (cpuPerContainer[key] ??= { dockerd: [], plugin: [], children: [] });
+    cpu.dockerd.push((dockerdAfter.self - dockerdBefore.self) / burst);
+    cpu.plugin.push((pluginAfter.self - pluginBefore.self) / burst);
+    cpu.children.push((pluginAfter.children - pluginBefore.children) / burst);
+    console.log(`| ${key} | ${fmt(start)} | ${fmt(remove)} | ${fmt(cpu.dockerd.at(-1)!)} | ${fmt(cpu.plugin.at(-1)!)} | ${fmt(cpu.children.at(-1)!)} |`);
   }
   clearInterval(sampler);
+  const bridgeStart = median(samples.burst!.start.bridge!);
+  const bridgeRemove = median(samples.burst!.remove.bridge!);
+  console.log(`\n## the same, median per variant over ${rounds} round(s), ratios to the bridge's median`);
+  console.log('| network | start all | ratio | remove all | ratio | CPU ms per container: dockerd / plugin / its children |\n|---|---|---|---|---|---|');
+  for (const key of Object.keys(cpuPerContainer)) {
+    const [start, remove, cpu] = [median(samples.burst!.start[key]!), median(samples.burst!.remove[key]!), cpuPerContainer[key]!];
+    console.log(
+      `| ${key} | ${fmt(start)} | ${(start / bridgeStart).toFixed(3)} | ${fmt(remove)} | ${(remove / bridgeRemove).toFixed(3)} | ${fmt(median(cpu.dockerd))} / ${fmt(median(cpu.plugin))} / ${fmt(median(cpu.children))} |`,
+    );
+  }
   console.log(`\nplugin RSS: ${fmt(peak)} MB peak during the bursts; ${fmt(rssMb(pid))} MB after`);
 
   if (plugin.logFile) {

@@ -82,7 +82,7 @@ export class Reconciler {
   private readonly graceMs: number;
   private readonly now: () => number;
   private running: Promise<GcReport> | undefined;
-  /** First time each orphan (a network Docker no longer lists, a cache entry, link or rule set) was seen. */
+  /** First time each orphan (a network, endpoint, pool or reservation Docker no longer has; a cache entry, link or rule set) was seen. */
   private readonly orphanSince = new Map<string, number>();
 
   constructor(private readonly opts: ReconcilerOptions) {
@@ -153,7 +153,8 @@ export class Reconciler {
         if (!known) {
           // Removing a network takes its bridge and every container's link
           // along, so one list without it is not enough: it must stay missing
-          // for the grace period, and be older than that.
+          // for the grace period, and be older than that. The same holds for
+          // endpoints, pools and reservations below.
           await orphan(
             { kind: 'network', id: network.id, reason: 'Docker no longer has this network' },
             () => targets.removeStaleNetwork(network.id),
@@ -163,19 +164,25 @@ export class Reconciler {
         }
         const live = new Set(known.endpoints.map((e) => e.id));
         for (const endpoint of targets.listEndpoints().filter((e) => e.networkId === network.id)) {
-          if (!live.has(endpoint.id) && this.old(endpoint.createdAt)) {
-            await act({ kind: 'endpoint', id: endpoint.id, reason: 'no container of this network holds the endpoint' }, () =>
-              targets.removeStaleEndpoint(endpoint.id),
+          if (!live.has(endpoint.id)) {
+            await orphan(
+              { kind: 'endpoint', id: endpoint.id, reason: 'no container of this network holds the endpoint' },
+              () => targets.removeStaleEndpoint(endpoint.id),
+              this.old(endpoint.createdAt),
             );
           }
         }
       }
       for (const endpoint of targets.listEndpoints()) {
-        if (!targets.listNetworks().some((n) => n.id === endpoint.networkId) && this.old(endpoint.createdAt)) {
-          await act({ kind: 'endpoint', id: endpoint.id, reason: 'its network is gone' }, () => targets.removeStaleEndpoint(endpoint.id));
+        if (!targets.listNetworks().some((n) => n.id === endpoint.networkId)) {
+          await orphan(
+            { kind: 'endpoint', id: endpoint.id, reason: 'its network is gone' },
+            () => targets.removeStaleEndpoint(endpoint.id),
+            this.old(endpoint.createdAt),
+          );
         }
       }
-      await this.reconcilePools(dockerNetworks, act);
+      await this.reconcilePools(dockerNetworks, orphan);
       await this.reconcileClusterPools(dockerNetworks, act);
     }
 
@@ -229,28 +236,26 @@ export class Reconciler {
     return { dryRun, dockerReachable: dockerNetworks !== undefined, actions };
   }
 
+  /** `orphan`: removes what stays unowned for the grace period across passes, once `oldEnough` (see pass). */
   private async reconcilePools(
     dockerNetworks: DockerNetworkView[],
-    act: (action: GcAction, work: () => Promise<void>) => Promise<void>,
+    orphan: (action: GcAction, work: () => Promise<void>, oldEnough: boolean) => Promise<void>,
   ): Promise<void> {
     const { targets } = this.opts;
     for (const pool of await targets.listPools()) {
       const holders = networksOfSubnet(dockerNetworks, pool.pool);
       if (holders.length === 0) {
-        if (this.old(pool.createdAt)) {
-          await act({ kind: 'pool', id: pool.poolId, reason: `no Docker network uses ${pool.pool}` }, () =>
-            targets.releasePool(pool.poolId),
-          );
-        }
+        await orphan({ kind: 'pool', id: pool.poolId, reason: `no Docker network uses ${pool.pool}` }, () => targets.releasePool(pool.poolId), this.old(pool.createdAt));
         continue;
       }
       const liveIps = new Set(holders.flatMap((n) => n.endpoints.flatMap((e) => e.addresses)));
       for (const [ip, reservation] of await targets.listReservations(pool.poolId)) {
         if (liveIps.has(ip) || !isAllocationId(reservation.containerId)) continue;
         const since = await mtimeIso(join(this.opts.hostLocalDataDir, pool.poolId, ip));
-        if (!this.old(since)) continue;
-        await act({ kind: 'reservation', id: `${pool.poolId}/${ip}`, reason: 'no container holds this address' }, () =>
-          targets.releaseAddress(pool.poolId, ip),
+        await orphan(
+          { kind: 'reservation', id: `${pool.poolId}/${ip}`, reason: 'no container holds this address' },
+          () => targets.releaseAddress(pool.poolId, ip),
+          this.old(since),
         );
       }
     }

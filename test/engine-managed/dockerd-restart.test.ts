@@ -106,7 +106,7 @@ describe('managed plugin: dockerd restart', { skip }, () => {
       const startedBefore = await cli.run(['inspect', '-f', '{{.State.StartedAt}}', names.first]);
       const pidBefore = restartable.pid();
       const restartStarted = Date.now();
-      await restartable.ensureRunning(await restartable.terminate());
+      await restartable.restart();
       const pidAfter = restartable.pid();
       assert.ok(pidAfter !== undefined && pidAfter !== pidBefore, `dockerd was not restarted (pid ${pidBefore} -> ${pidAfter})`);
       console.log(`dockerd ${HOST_MODE ? '(host)' : '(private)'} restarted in ${Date.now() - restartStarted} ms: pid ${pidBefore} -> ${pidAfter}`);

@@ -362,8 +362,7 @@ describe('Reconciler', () => {
     const { targets, docker, links, ids } = await staleWorld();
     const view = docker.view;
     assert.ok(Array.isArray(view));
-    const liveEntry = view.find((n) => n.id === ids.live);
-    assert.ok(liveEntry);
+    assert.ok(view.some((n) => n.id === ids.live), 'the fixture lists the live network');
     let now = NOW;
     const r = new Reconciler({ targets, docker, hostLocalDataDir: dataDir, logger: silentLogger, graceMs: GRACE_MS, listLinks: async () => links, now: () => now });
     const removedNetworks = (report: GcReport): string[] => report.actions.filter((a) => a.kind === 'network').map((a) => a.id);
@@ -382,6 +381,40 @@ describe('Reconciler', () => {
     now += GRACE_MS;
     assert.deepEqual(removedNetworks(await r.runPass()), [ids.live], 'missing for the grace period: torn down');
     assert.ok(!targets.networks.some((n) => n.id === ids.live));
+  });
+
+  test('one Docker list without an endpoint, or without the network of a pool, removes none of them', async () => {
+    const { targets, docker, links, ids } = await staleWorld();
+    const view = docker.view;
+    assert.ok(Array.isArray(view));
+    let now = NOW;
+    const r = new Reconciler({ targets, docker, hostLocalDataDir: dataDir, logger: silentLogger, graceMs: GRACE_MS, listLinks: async () => links, now: () => now });
+    await r.runPass();
+    now += GRACE_MS;
+    await r.runPass(); // the fixture's leftovers are gone now
+    const ofLiveNetwork = (report: GcReport): string[] =>
+      report.actions.map((a) => `${a.kind} ${a.id}`).filter((a) => [ids.live, ids.liveEp, ids.livePool].some((id) => a.includes(id)));
+    const glitches = [view.map((n) => (n.id === ids.live ? { ...n, endpoints: [] } : n)), view.filter((n) => n.id !== ids.live)];
+    for (const glitch of glitches) {
+      now += GRACE_MS;
+      docker.view = glitch;
+      assert.deepEqual(ofLiveNetwork(await r.runPass()), [], 'the pass that misses them removes nothing');
+      docker.view = view;
+      now += GRACE_MS;
+      assert.deepEqual(ofLiveNetwork(await r.runPass()), [], 'listed again: their clocks started over');
+    }
+    assert.ok(targets.endpoints.some((e) => e.id === ids.liveEp));
+    assert.ok(targets.pools.some((p) => p.poolId === ids.livePool));
+    assert.ok(targets.reservations.get(ids.livePool)?.has('10.231.1.5'));
+
+    docker.view = glitches[0]!;
+    await r.runPass();
+    now += GRACE_MS;
+    assert.deepEqual(
+      ofLiveNetwork(await r.runPass()).sort(),
+      [`endpoint ${ids.liveEp}`, `reservation ${ids.livePool}/10.231.1.5`],
+      'missing for the grace period: they go',
+    );
   });
 
   test('a one-shot pass with no grace period removes a missing network at once', async () => {
