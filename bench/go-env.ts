@@ -58,8 +58,9 @@ try {
     for (const [name, env] of Object.entries(variants)) {
       const [cpuBefore, start] = [reapedChildrenCpuMs(), performance.now()];
       const host = 10 + (i % 200);
-      await runBridge('ADD', `c${i}-${name}`, host, env);
-      await runBridge('DEL', `c${i}-${name}`, host, env);
+      const cycleName = name.replace(/[^A-Za-z0-9]/g, '');
+      await runBridge('ADD', `c${i}-${cycleName}`, host, env);
+      await runBridge('DEL', `c${i}-${cycleName}`, host, env);
       results[name]!.wallMs.push(performance.now() - start);
       results[name]!.cpuMs += reapedChildrenCpuMs() - cpuBefore;
     }

@@ -47,6 +47,8 @@ export interface PluginComponents {
   network: NetworkDriver;
   ipam: IpamDriver;
   staging: StagingNetnsPool;
+  /** The long-lived `ip -batch` processes of the staging namespaces and of ours. */
+  ipWorkers: NetnsIpWorkers;
   firewall: NetworkFirewall;
   reconciler: Reconciler;
   engineGuard: EngineGuard;
@@ -146,7 +148,7 @@ export function buildComponents(settings: Settings, logger: Logger, metrics: Met
       logger,
       ...(graceMs !== undefined ? { graceMs } : {}),
     });
-  return { settings, cni, network, ipam, staging, firewall, stores, engineGuard, docker, reconciler: reconcilerWithGrace(), reconcilerWithGrace };
+  return { settings, cni, network, ipam, staging, ipWorkers, firewall, stores, engineGuard, docker, reconciler: reconcilerWithGrace(), reconcilerWithGrace };
 }
 
 /**
@@ -289,6 +291,7 @@ export async function startPlugin(settings: Settings, logger: Logger): Promise<R
         // In-flight calls have finished, so the staging namespaces are empty; a
         // kill -9 leaves them instead, and the next start removes them.
         await components.staging.destroyAll();
+        components.ipWorkers.closeAll();
       } finally {
         await lock.release();
       }

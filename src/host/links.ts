@@ -17,7 +17,10 @@ export function assertLinkName(name: string): void {
  * container start/stop path.
  */
 export class HostLinks {
-  /** `workers`: when given, moves out of a staging netns go through its long-lived ip process instead of a spawn. */
+  /**
+   * `workers`: when given, moves out of a staging netns and host link deletes go through long-lived ip processes
+   * instead of a spawn each.
+   */
   constructor(
     private readonly run: CommandRunner,
     private readonly workers?: NetnsCommands,
@@ -73,8 +76,19 @@ export class HostLinks {
   /** Deletes a host link; a link that is already gone is success. */
   async deleteIfExists(name: string): Promise<void> {
     if (!(await this.exists(name))) return;
+    const del = ['link', 'del', 'dev', name];
     try {
-      await this.run('ip', ['link', 'del', 'dev', name]);
+      if (this.workers) {
+        try {
+          await this.workers.runOnHost(del);
+          return;
+        } catch (err) {
+          if (!(err instanceof IpWorkerUnavailable)) throw err;
+        }
+        // The worker was lost with the delete asked of it: it may have happened.
+        if (!(await this.exists(name))) return;
+      }
+      await this.run('ip', del);
     } catch (err) {
       if (await this.exists(name)) throw err;
     }

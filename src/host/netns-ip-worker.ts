@@ -1,7 +1,8 @@
 /**
  * Long-lived `ip -n <netns> -force -batch -` processes, one per staging netns, for the link move on every
- * container start. A spawned `ip -n` per move cost 8-9 ms more than the kernel's move itself (17 ms here,
- * `bench/move-cost.ts`): the fork and exec, and the mount namespace `-n` sets up and tears down each time.
+ * container start, and a few `ip -force -batch -` in the plugin's own netns, for the link delete on every stop.
+ * A spawned `ip -n` per move cost 8-9 ms more than the kernel's move itself (17 ms here, `bench/move-cost.ts`):
+ * the fork and exec, and the mount namespace `-n` sets up and tears down each time.
  *
  * ip reports nothing for a command that worked, so every command is followed by a marker command that always
  * fails (`link show dev <a name no netns has>`). Both report on stderr, in order: the marker's "Command failed
@@ -24,10 +25,20 @@ export class IpWorkerUnavailable extends PluginError {
   }
 }
 
-/** Runs ip commands inside a named netns without a spawn each; what HostLinks and the metrics decorator see. */
+/** Runs ip commands inside a named netns, or in ours, without a spawn each; what HostLinks and the metrics decorator see. */
 export interface NetnsCommands {
   run(netns: string, args: readonly string[]): Promise<void>;
+  runOnHost(args: readonly string[]): Promise<void>;
 }
+
+/** The workers' key for the plugin's own netns: no netns name is empty. */
+const HOST = '';
+/**
+ * Host workers side by side at most. Each veth delete waits in the kernel for its own RCU grace periods, so one
+ * process running a burst's deletes one after another finished them 580-840 ms late (bench/RESULTS.md); spawned
+ * deletes wait side by side, but each spawn costs the plugin a fork. A few workers keep both.
+ */
+export const MAX_HOST_WORKERS = 4;
 
 interface Pending {
   commandLine: number;
@@ -38,7 +49,10 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
-/** One `ip -batch` process inside a netns; commands run one at a time. Its arguments are checked by NetnsIpWorkers. */
+/**
+ * One `ip -batch` process inside a netns (HOST: the plugin's own); commands run one at a time. Its arguments are
+ * checked by NetnsIpWorkers.
+ */
 class NetnsIpWorker {
   private readonly child: ChildProcess;
   private lines = 0;
@@ -46,12 +60,15 @@ class NetnsIpWorker {
   private pending: Pending | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private lost: Error | undefined;
+  /** Commands asked of this worker that have not been answered yet. */
+  private outstanding = 0;
 
   constructor(
     readonly netns: string,
     private readonly timeoutMs = DEFAULT_TIMEOUT_MS,
   ) {
-    this.child = spawn('ip', ['-n', netns, '-force', '-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const where = netns === HOST ? [] : ['-n', netns];
+    this.child = spawn('ip', [...where, '-force', '-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
     // An idle worker must not keep the plugin's event loop (or a CLI run) alive; a busy one must.
     (this.child.stdin as { unref?: () => void } | null)?.unref?.();
     this.hold(false);
@@ -66,9 +83,14 @@ class NetnsIpWorker {
     return this.lost === undefined;
   }
 
+  get busy(): number {
+    return this.outstanding;
+  }
+
   /** Runs one ip command (e.g. ['link', 'set', …]) in the worker's netns. */
   run(args: readonly string[]): Promise<void> {
-    const next = this.queue.then(() => this.send(args));
+    this.outstanding++;
+    const next = this.queue.then(() => this.send(args)).finally(() => this.outstanding--);
     this.queue = next.catch(() => undefined);
     return next;
   }
@@ -79,7 +101,7 @@ class NetnsIpWorker {
 
   private send(args: readonly string[]): Promise<void> {
     if (this.lost) return Promise.reject(this.lost);
-    const describe = `ip -n ${this.netns} ${args.join(' ')}`;
+    const describe = `ip ${this.netns === HOST ? '' : `-n ${this.netns} `}${args.join(' ')}`;
     return new Promise<void>((resolve, reject) => {
       const commandLine = ++this.lines;
       const markerLine = ++this.lines;
@@ -142,9 +164,13 @@ function refusal(args: readonly string[]): PluginError | undefined {
   return bad === undefined ? undefined : new PluginError('INVALID_ARGUMENT', `"${bad}" cannot be passed to an ip batch`);
 }
 
-/** The workers of the staging namespaces, by netns name; the staging pool forgets one before it deletes its netns. */
+/**
+ * The workers of the staging namespaces, by netns name, and up to MAX_HOST_WORKERS of the plugin's own netns; the
+ * staging pool forgets a staging netns's worker before it deletes the netns.
+ */
 export class NetnsIpWorkers implements NetnsCommands {
   private readonly workers = new Map<string, NetnsIpWorker>();
+  private hostWorkers: NetnsIpWorker[] = [];
 
   constructor(private readonly timeoutMs = DEFAULT_TIMEOUT_MS) {}
 
@@ -162,11 +188,34 @@ export class NetnsIpWorkers implements NetnsCommands {
   }
 
   /**
+   * Runs `args` in the plugin's own netns through an idle host worker; a new one is started while all are busy and
+   * there are fewer than MAX_HOST_WORKERS, else the least busy one queues it.
+   */
+  runOnHost(args: readonly string[]): Promise<void> {
+    const refused = refusal(args);
+    if (refused) return Promise.reject(refused);
+    this.hostWorkers = this.hostWorkers.filter((worker) => worker.alive);
+    let worker = this.hostWorkers.reduce<NetnsIpWorker | undefined>((best, w) => (best === undefined || w.busy < best.busy ? w : best), undefined);
+    if (worker === undefined || (worker.busy > 0 && this.hostWorkers.length < MAX_HOST_WORKERS)) {
+      worker = new NetnsIpWorker(HOST, this.timeoutMs);
+      this.hostWorkers.push(worker);
+    }
+    return worker.run(args);
+  }
+
+  /**
    * Ends the netns's worker. A process inside a netns keeps it, and every link in it, alive after `ip netns del`,
    * so this comes before the delete.
    */
   forget(netns: string): void {
     this.workers.get(netns)?.close();
     this.workers.delete(netns);
+  }
+
+  /** Ends every worker (shutdown). A later command starts a new one. */
+  closeAll(): void {
+    for (const netns of [...this.workers.keys()]) this.forget(netns);
+    for (const worker of this.hostWorkers) worker.close();
+    this.hostWorkers = [];
   }
 }

@@ -46,18 +46,20 @@ export function instrumentCommandRunner(inner: CommandRunner, metrics: Metrics):
   };
 }
 
-/** Counts the commands of the staging namespaces' long-lived `ip -batch` processes, which no spawn counts. */
+/** Counts the commands of the long-lived `ip -batch` processes, which no spawn counts. */
 export function instrumentNetnsCommands(inner: NetnsCommands, metrics: Metrics): NetnsCommands {
+  const counted = async (command: Promise<void>): Promise<void> => {
+    try {
+      await command;
+      metrics.batchCommand('ip', 'ok');
+    } catch (err) {
+      metrics.batchCommand('ip', 'error');
+      throw err;
+    }
+  };
   return {
-    async run(netns, args) {
-      try {
-        await inner.run(netns, args);
-        metrics.batchCommand('ip', 'ok');
-      } catch (err) {
-        metrics.batchCommand('ip', 'error');
-        throw err;
-      }
-    },
+    run: (netns, args) => counted(inner.run(netns, args)),
+    runOnHost: (args) => counted(inner.runOnHost(args)),
   };
 }
 

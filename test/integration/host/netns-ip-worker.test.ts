@@ -5,12 +5,12 @@
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { PluginError } from '../../../src/errors.js';
 import { runCommand } from '../../../src/host/command.js';
 import { HostLinks } from '../../../src/host/links.js';
-import { NetnsIpWorkers } from '../../../src/host/netns-ip-worker.js';
+import { MAX_HOST_WORKERS, NetnsIpWorkers } from '../../../src/host/netns-ip-worker.js';
 import { randomHex } from '../../helpers/common.js';
 import { commandLineOf, pidAlive, pidsNamed } from '../../helpers/processes.js';
 import { isRoot, skipUnless } from '../../helpers/prereq.js';
@@ -48,6 +48,17 @@ const workerPids = (netns: string): number[] =>
     }
   });
 
+/** The pids of this process's ip workers in its own netns (no -n). */
+const hostWorkerPids = (): number[] =>
+  pidsNamed('ip').filter((pid) => {
+    try {
+      const parent = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[1]);
+      return pidAlive(pid) && parent === process.pid && commandLineOf(pid).argv.join(' ') === 'ip -force -batch -';
+    } catch {
+      return false; // gone meanwhile
+    }
+  });
+
 describe('NetnsIpWorkers (root, real ip)', { skip }, () => {
   const workers = new NetnsIpWorkers();
   const cleanups: Array<() => Promise<void>> = [];
@@ -57,6 +68,7 @@ describe('NetnsIpWorkers (root, real ip)', { skip }, () => {
     return made;
   };
   after(async () => {
+    workers.closeAll();
     for (const cleanup of cleanups) await cleanup();
   });
 
@@ -96,11 +108,40 @@ describe('NetnsIpWorkers (root, real ip)', { skip }, () => {
     assert.ok(linkOnHost(outside(0)));
   });
 
+  test('host link deletes go through long-lived ip processes in our own netns: one while they come one at a time, a few side by side at once; a link already gone is success', async () => {
+    const id = randomHex(4);
+    const names = Array.from({ length: 2 + 2 * MAX_HOST_WORKERS }, (_, n) => `dcwd${id}${n}`);
+    for (const name of names) await ip('link', 'add', name, 'type', 'veth', 'peer', 'name', `${name}p`);
+    cleanups.push(async () => {
+      for (const name of names) await ip('link', 'del', name).catch(() => undefined);
+    });
+    const links = new HostLinks(runCommand, workers);
+    const [first, second, ...atOnce] = names as [string, string, ...string[]];
+
+    await links.deleteIfExists(first);
+    assert.equal(linkOnHost(first), false, 'deleted when it answers');
+    assert.equal(linkOnHost(`${first}p`), false, 'with its veth peer');
+    const [pid] = hostWorkerPids();
+    assert.ok(pid, 'one ip -batch process in our netns did it');
+    await links.deleteIfExists(first);
+    await links.deleteIfExists(second);
+    assert.equal(linkOnHost(second), false);
+    assert.deepEqual(hostWorkerPids(), [pid], 'deletes one after another reuse the same process');
+
+    await Promise.all(atOnce.map((name) => links.deleteIfExists(name)));
+    assert.deepEqual(atOnce.filter(linkOnHost), [], 'every link deleted at once is gone');
+    const side = hostWorkerPids();
+    assert.ok(side.length > 1 && side.length <= MAX_HOST_WORKERS, `deletes at once ran side by side in 2..${MAX_HOST_WORKERS} processes, not ${side.length}`);
+    workers.closeAll();
+    await waitUntil(() => side.every((p) => !pidAlive(p)));
+  });
+
   test('arguments an ip batch line could split or quote are refused before anything runs', async () => {
     const netns = `dcwork-${randomHex(5)}`;
     await assert.rejects(workers.run(netns, ['link', 'set', 'dev', 'a b']), (err: unknown) => err instanceof PluginError && err.code === 'INVALID_ARGUMENT');
     await assert.rejects(workers.run(netns, ['link', 'show', '"x"']), (err: unknown) => err instanceof PluginError && err.code === 'INVALID_ARGUMENT');
     await assert.rejects(workers.run('bad netns', ['link', 'show']), (err: unknown) => err instanceof PluginError && err.code === 'INVALID_ARGUMENT');
+    await assert.rejects(workers.runOnHost(['link', 'del', 'dev', 'a;b c']), (err: unknown) => err instanceof PluginError && err.code === 'INVALID_ARGUMENT');
     assert.deepEqual(workerPids(netns), [], 'no worker was started for refused arguments');
   });
 });

@@ -42,9 +42,12 @@ describe('metrics', () => {
     await assert.rejects(executor.execPlugin('/opt/cni/bin/portmap', Buffer.from('{}'), { CNI_COMMAND: 'ADD' }, 1000), /timed out/);
     const runner = instrumentCommandRunner(async () => '', metrics);
     await runner('/usr/sbin/ip', ['link']);
-    const batch = instrumentNetnsCommands({ run: async (_netns, args) => { if (args[0] === 'bad') throw new PluginError('HOST_FAILED', 'no'); } }, metrics);
+    const fail = async (_netns: string, args: readonly string[]): Promise<void> => {
+      if (args[0] === 'bad') throw new PluginError('HOST_FAILED', 'no');
+    };
+    const batch = instrumentNetnsCommands({ run: fail, runOnHost: (args) => fail('', args) }, metrics);
     await batch.run('ns', ['link', 'set']);
-    await batch.run('ns', ['link', 'set']);
+    await batch.runOnHost(['link', 'del']);
     await assert.rejects(batch.run('ns', ['bad']), /no/);
     const m = await scrape(registry);
     assert.equal(m.get('docker_cni_cni_exec_total{plugin="bridge",command="ADD",outcome="ok"}'), 1);
