@@ -52,7 +52,8 @@ export interface PluginComponents {
   firewall: NetworkFirewall;
   reconciler: Reconciler;
   engineGuard: EngineGuard;
-  reconcilerWithGrace(graceMs?: number): Reconciler;
+  /** A reconciler for one pass (the CLI's `gc` and doctor's preview), with its own grace period or the default. */
+  oneShotReconciler(graceMs?: number): Reconciler;
   /** Docker's view, for the CLI and background tasks only (never a request handler). */
   docker: DockerView;
   stores: {
@@ -140,15 +141,10 @@ export function buildComponents(settings: Settings, logger: Logger, metrics: Met
       : {}),
   };
   const docker = dockerApiView(settings.dockerSocket);
-  const reconcilerWithGrace = (graceMs?: number): Reconciler =>
-    new Reconciler({
-      targets,
-      docker,
-      hostLocalDataDir: settings.hostLocalDataDir,
-      logger,
-      ...(graceMs !== undefined ? { graceMs } : {}),
-    });
-  return { settings, cni, network, ipam, staging, ipWorkers, firewall, stores, engineGuard, docker, reconciler: reconcilerWithGrace(), reconcilerWithGrace };
+  const reconcilerOf = (options: { graceMs?: number; oneShot?: boolean }): Reconciler =>
+    new Reconciler({ targets, docker, hostLocalDataDir: settings.hostLocalDataDir, logger, ...options });
+  const oneShotReconciler = (graceMs?: number): Reconciler => reconcilerOf({ ...(graceMs !== undefined ? { graceMs } : {}), oneShot: true });
+  return { settings, cni, network, ipam, staging, ipWorkers, firewall, stores, engineGuard, docker, reconciler: reconcilerOf({}), oneShotReconciler };
 }
 
 /**

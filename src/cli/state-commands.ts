@@ -18,7 +18,7 @@ export function registerStateCommands(program: Command, getSettings: () => Setti
       await components.network.init({ recover: false });
       const grace = Number(opts.graceSeconds);
       if (!Number.isFinite(grace) || grace < 0) throw new Error(`--grace-seconds must be a non-negative number`);
-      const reconciler = components.reconcilerWithGrace(grace * 1000);
+      const reconciler = components.oneShotReconciler(grace * 1000);
       const report = await reconciler.runPass({ dryRun: opts.dryRun ?? false }).finally(() => components.staging.destroyAll());
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

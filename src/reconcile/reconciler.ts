@@ -68,6 +68,11 @@ export interface ReconcilerOptions {
   graceMs?: number;
   /** Lists link names of this host (default: /sys/class/net). */
   listLinks?: () => Promise<string[]>;
+  /**
+   * A single pass (the CLI's `gc`), which cannot see anything stay missing: what carries a timestamp goes on its
+   * age alone, as a serving plugin's first pass cannot do.
+   */
+  oneShot?: boolean;
   now?: () => number;
 }
 
@@ -138,12 +143,14 @@ export class Reconciler {
     // What nothing Docker lists owns is removed only once it has been seen so
     // for the grace period, across passes: see `orphan` below.
     const seenOrphans = new Set<string>();
-    const orphan = async (action: GcAction, work: () => Promise<void>, oldEnough = true): Promise<void> => {
+    // `oldEnough`, when given, is the object's age check; a one-shot pass relies on it alone.
+    const orphan = async (action: GcAction, work: () => Promise<void>, oldEnough?: boolean): Promise<void> => {
       const key = `${action.kind}:${action.id}`;
       seenOrphans.add(key);
       const since = this.orphanSince.get(key) ?? this.now();
       this.orphanSince.set(key, since);
-      if (oldEnough && this.now() - since >= this.graceMs) await act(action, work);
+      const missingLongEnough = this.now() - since >= this.graceMs || (this.opts.oneShot === true && oldEnough !== undefined);
+      if ((oldEnough ?? true) && missingLongEnough) await act(action, work);
     };
 
     if (dockerNetworks) {

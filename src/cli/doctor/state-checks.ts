@@ -105,7 +105,8 @@ export async function gcFindings(settings: Settings, dockerReachable: boolean): 
   if (!existsSync(settings.stateDir)) return [ok('gc', 'preview', `nothing recorded (no ${settings.stateDir})`)];
   const components = buildComponents(settings, silentLogger);
   await components.network.init({ recover: false });
-  const report = await components.reconciler.runPass({ dryRun: true });
+  // What `docker-cni gc` would do now: one pass, like it.
+  const report = await components.oneShotReconciler().runPass({ dryRun: true });
   if (report.actions.length === 0) return [ok('gc', 'preview', 'nothing to collect')];
   return report.actions.map((a) => warn('gc', `${a.kind} ${a.id}`, `would be removed: ${a.reason}`, 'docker-cni gc (after the grace period), or docker-cni gc --grace-seconds 0'));
 }

@@ -417,6 +417,16 @@ describe('Reconciler', () => {
     );
   });
 
+  test("a one-shot pass (the CLI's gc) removes what carries a timestamp on its age alone, and nothing without one", async () => {
+    const { targets, docker, links, ids } = await staleWorld();
+    const report = await new Reconciler({ targets, docker, hostLocalDataDir: dataDir, logger: silentLogger, graceMs: GRACE_MS, listLinks: async () => links, now: () => NOW, oneShot: true }).runPass();
+    assert.deepEqual(
+      summary(report),
+      [`network ${ids.goneNet}`, `endpoint ${ids.staleEp}`, `endpoint ${ids.orphanEp}`, `pool ${ids.stalePool}`, `reservation ${ids.livePool}/10.231.1.6`].sort(),
+      'cache entries, links and rules need --grace-seconds 0 in a single pass',
+    );
+  });
+
   test('a one-shot pass with no grace period removes a missing network at once', async () => {
     const { targets, docker, links, ids } = await staleWorld();
     const report = await new Reconciler({ targets, docker, hostLocalDataDir: dataDir, logger: silentLogger, graceMs: 0, listLinks: async () => links, now: () => NOW }).runPass();
