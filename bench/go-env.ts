@@ -7,8 +7,8 @@
  */
 import { spawn, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import { cpuTimesOf } from './cpu-times.js';
 import { fmt, median } from './stats.js';
 
 const cycles = Math.min(Math.max(Number(process.argv[2] ?? 40) || 40, 1), 200);
@@ -29,11 +29,8 @@ const conf = (host: number): string =>
     ipam: { type: 'static', addresses: [{ address: `${SUBNET}.${host}/24`, gateway: `${SUBNET}.1` }] },
   });
 
-/** CPU ms of this process's reaped children (cutime + cstime, in 10 ms ticks). */
-function reapedChildrenCpuMs(): number {
-  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ').map(Number);
-  return (fields[13]! + fields[14]!) * 10;
-}
+/** CPU ms of this process's reaped children: the plugins it ran. */
+const reapedChildrenCpuMs = (): number => cpuTimesOf('self').reaped;
 
 function runBridge(verb: 'ADD' | 'DEL', containerId: string, host: number, extraEnv: Record<string, string>): Promise<void> {
   const env = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', CNI_COMMAND: verb, CNI_CONTAINERID: containerId, CNI_NETNS: `/run/netns/${netns}`, CNI_IFNAME: 'eth0', CNI_PATH: PLUGIN_DIR, ...extraEnv };

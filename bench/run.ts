@@ -23,6 +23,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { docker, ensureTestImage, freeSubnet, removeNetwork, startPlugin, TEST_IMAGE, uniqueName } from '../test/helpers/engine.js';
+import { cpuTimesOf } from './cpu-times.js';
 import { scaleBench } from './scale.js';
 import { plotSamples, type EngineSamples } from './plot.js';
 import { fmt, median, p90 } from './stats.js';
@@ -50,13 +51,6 @@ function rssMb(pid: number | undefined): number {
   }
 }
 
-/** utime+stime and cutime+cstime of one process, in ms (clock ticks of 10 ms). */
-function statTimes(pid: number): { self: number; reaped: number } {
-  // Fields after the ")" that closes the command name: utime is the 12th, then stime, cutime, cstime.
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ').map(Number);
-  return { self: (fields[11]! + fields[12]!) * 10, reaped: (fields[13]! + fields[14]!) * 10 };
-}
-
 /** The living children of a process, from every thread's /proc/<pid>/task/<tid>/children. */
 function livingChildren(pid: number): number[] {
   return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
@@ -71,11 +65,11 @@ function livingChildren(pid: number): number[] {
 function cpuMs(pid: number | undefined): { self: number; children: number } {
   if (!pid) return { self: NaN, children: NaN };
   try {
-    const own = statTimes(pid);
+    const own = cpuTimesOf(pid);
     let living = 0;
     for (const child of livingChildren(pid)) {
       try {
-        const times = statTimes(child);
+        const times = cpuTimesOf(child);
         living += times.self + times.reaped;
       } catch {
         // reaped since the listing: its CPU is in the parent's reaped time now
