@@ -1,9 +1,13 @@
 /**
  * The plugin's own cost without dockerd: CreateEndpoint+DeleteEndpoint through
- * the real HTTP app (createApp) and NetworkDriver with state on disk, a
- * recording fake CNI and fake links/staging, at 10, 100 and 1,000 existing
- * endpoints; then the startup (init) time with 1,000 persisted endpoints.
- * No root needed.  node --import tsx bench/scale.ts [cycles]
+ * the real HTTP app (createApp) and NetworkDriver, a recording fake CNI and
+ * fake links/staging, at 10, 100 and 1,000 existing endpoints; then the
+ * startup (init) time with 1,000 persisted endpoints. Network records are on
+ * disk and endpoint records on the run dir, as the plugin keeps them: a tmpfs
+ * (the usual /run, and what `doctor` asks for; mounting it needs root) or,
+ * with `disk`, this machine's ext4, where a write into a directory of more than
+ * a block of names costs several times one into a small directory.
+ *   node --import tsx bench/scale.ts [cycles] [tmpfs|disk]
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -19,13 +23,17 @@ import { ENDPOINT_CODEC, NETWORK_CODEC, type EndpointRecord, type NetworkRecord 
 import { RecordStore } from '../src/state/record-store.js';
 import { FakeCni, FakeFirewall, FakeLinks, FakeStaging, endpointRequest, fakeProbe, hexId, networkRequest } from '../test/unit/network/driver-harness.js';
 import { fmt, median } from './stats.js';
+import { mountTmpfs, unmountTmpfs } from './tmpfs.js';
 
 const cycles = Math.min(Math.max(Number(process.argv[2] ?? 200) || 200, 10), 2000);
 
-function driverOn(stateDir: string): NetworkDriver {
+/** Where the endpoint records go: the run dir on a tmpfs, or on this machine's disk. */
+export type EndpointRecordsOn = 'tmpfs' | 'disk';
+
+function driverOn(stateDir: string, runDir: string): NetworkDriver {
   return new NetworkDriver({
     networks: new RecordStore<NetworkRecord>(stateDir, 'networks', true, NETWORK_CODEC),
-    endpoints: new RecordStore<EndpointRecord>(stateDir, 'endpoints', false, ENDPOINT_CODEC),
+    endpoints: new RecordStore<EndpointRecord>(runDir, 'endpoints', false, ENDPOINT_CODEC),
     cni: new FakeCni(),
     loadConfList: () => Promise.reject(new Error('unused')),
     locatePlugin: (type) => Promise.resolve(`/bin/${type}`),
@@ -63,8 +71,8 @@ interface Plugin {
   server: Server;
 }
 
-async function pluginWith(root: string, size: number): Promise<Plugin> {
-  const driver = driverOn(root);
+async function pluginWith(root: string, runDir: string, size: number): Promise<Plugin> {
+  const driver = driverOn(root, runDir);
   await driver.init();
   const ipam = new IpamDriver({
     pools: new RecordStore<PoolRecord>(root, 'pools', true, POOL_CODEC),
@@ -104,12 +112,14 @@ async function endpointLife(p: Plugin, address: string): Promise<number> {
  * interleaved), so a change in the machine's load shows in all of them
  * alike rather than in whichever size ran at the time.
  */
-export async function scaleBench(): Promise<{ perSize: Record<number, number>; startupMs: number; startupRssMb: number }> {
+export async function scaleBench(endpointsOn: EndpointRecordsOn = 'tmpfs'): Promise<{ perSize: Record<number, number>; startupMs: number; startupRssMb: number }> {
   const sizes = [10, 100, 1000];
   const roots = await Promise.all(sizes.map(() => mkdtemp(join(tmpdir(), 'dcni-bench-scale-'))));
+  const tmpfs = endpointsOn === 'tmpfs' ? await mountTmpfs() : undefined;
+  const runDirs = roots.map((root, n) => join(tmpfs ?? root, `run-${n}`));
   try {
     const plugins: Plugin[] = [];
-    for (const [n, size] of sizes.entries()) plugins.push(await pluginWith(roots[n]!, size));
+    for (const [n, size] of sizes.entries()) plugins.push(await pluginWith(roots[n]!, runDirs[n]!, size));
     const times = sizes.map((): number[] => []);
     const warmUp = Math.min(20, cycles);
     for (let i = 0; i < warmUp + cycles; i++) {
@@ -126,16 +136,19 @@ export async function scaleBench(): Promise<{ perSize: Record<number, number>; s
     }
     const before = process.memoryUsage().rss;
     const t = performance.now();
-    await driverOn(roots[sizes.length - 1]!).init();
+    await driverOn(roots[sizes.length - 1]!, runDirs[sizes.length - 1]!).init();
     const startupMs = performance.now() - t;
     return { perSize, startupMs, startupRssMb: (process.memoryUsage().rss - before) / 1048576 };
   } finally {
     await Promise.all(roots.map((root) => rm(root, { recursive: true, force: true })));
+    if (tmpfs) await unmountTmpfs(tmpfs);
   }
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const r = await scaleBench();
+  const endpointsOn = process.argv[3] === 'disk' ? 'disk' : 'tmpfs';
+  const r = await scaleBench(endpointsOn);
+  console.log(`endpoint records on ${endpointsOn === 'tmpfs' ? 'a tmpfs run dir' : 'the disk'}`);
   for (const [size, ms] of Object.entries(r.perSize)) console.log(`endpoint life through the API at ${size} endpoints: median ${fmt(ms)} ms`);
   console.log(`ratio 1000/10: ${(r.perSize[1000]! / r.perSize[10]!).toFixed(3)}`);
   console.log(`startup (NetworkDriver.init) with 1000 persisted endpoints: ${fmt(r.startupMs)} ms`);

@@ -21,6 +21,7 @@ import {
   type JoinResponse,
   type PortBinding,
 } from '../docker/api.js';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { notFound, wrapError } from '../errors.js';
 import { leaseOf, type StagingLease } from '../host/staging-netns.js';
 import { CHAIN_IFNAME, shortId } from '../names.js';
@@ -358,11 +359,13 @@ export class EndpointOps {
     }
     if (req.SandboxKey && record.sandboxKey !== req.SandboxKey) {
       // Which container the endpoint is part of decides whose ports clash. Memory serves this run; the
-      // journal keeps it for after a restart, written off Docker's path (queued on the endpoint's lock,
-      // so a DeleteEndpoint after it never sees the record come back).
+      // journal keeps it for after a restart, written off Docker's path: queued on the endpoint's lock now
+      // (so a DeleteEndpoint after it never sees the record come back), written on the next turn of the
+      // event loop, as a free lock would otherwise run the write before this reply goes out.
       record.sandboxKey = req.SandboxKey;
       void this.locks
         .withLock(`ep:${req.EndpointID}`, async () => {
+          await nextTurn();
           if (this.endpoints.get(record.id) === record) await this.deps.endpoints.put(record.id, record);
         })
         .catch((err: unknown) => this.deps.logger.warn({ err, endpoint: record.id }, 'could not journal the endpoint sandbox; kept in memory'));

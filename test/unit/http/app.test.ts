@@ -230,6 +230,41 @@ describe('request bodies', () => {
     assert.equal(log.length, 1);
   });
 
+  test('a chunked body (no Content-Length) is cut off at the limit too; a body cut off by its client reaches no driver', async () => {
+    const { app, log } = setup();
+    const server = http.createServer(app);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as net.AddressInfo;
+    try {
+      const chunked = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: RPC.network.createNetwork }, (res) => {
+          let body = '';
+          res.setEncoding('utf8').on('data', (text: string) => (body += text));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on('error', reject);
+        const piece = Buffer.alloc(64 * 1024, 0x20);
+        for (let sent = 0; sent <= MAX_BODY_BYTES; sent += piece.length) req.write(piece);
+        req.end('{}');
+      });
+      assert.equal(chunked.status, 413);
+      assert.match(chunked.body, /CreateNetwork: request body too large/);
+
+      // Declares more than it sends, then hangs up: the server answers nobody and keeps serving.
+      await new Promise<void>((resolve) => {
+        const socket = net.connect(port, '127.0.0.1', () => {
+          socket.end(`POST ${RPC.network.createNetwork} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"NetworkID":`);
+        });
+        socket.on('error', () => undefined).on('close', () => resolve()).resume();
+      });
+      const after = await post(app, RPC.network.createNetwork, JSON.stringify({ NetworkID: NET_ID }));
+      assert.equal(after.status, 200);
+      assert.equal(log.length, 1);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
   test(`nesting deeper than ${MAX_JSON_DEPTH} levels is refused before validation`, async () => {
     const { app, network } = setup();
     const nested = (levels: number): unknown => {
