@@ -115,9 +115,10 @@ async function endpointLife(p: Plugin, address: string): Promise<number> {
 export async function scaleBench(endpointsOn: EndpointRecordsOn = 'tmpfs'): Promise<{ perSize: Record<number, number>; startupMs: number; startupRssMb: number }> {
   const sizes = [10, 100, 1000];
   const roots = await Promise.all(sizes.map(() => mkdtemp(join(tmpdir(), 'dcni-bench-scale-'))));
-  const tmpfs = endpointsOn === 'tmpfs' ? await mountTmpfs() : undefined;
-  const runDirs = roots.map((root, n) => join(tmpfs ?? root, `run-${n}`));
+  let tmpfs: string | undefined;
   try {
+    if (endpointsOn === 'tmpfs') tmpfs = await mountTmpfs();
+    const runDirs = roots.map((root, n) => join(tmpfs ?? root, `run-${n}`));
     const plugins: Plugin[] = [];
     for (const [n, size] of sizes.entries()) plugins.push(await pluginWith(roots[n]!, runDirs[n]!, size));
     const times = sizes.map((): number[] => []);

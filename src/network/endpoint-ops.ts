@@ -11,6 +11,7 @@
  * before it; a restart finishes or undoes whatever the journal says was in flight.
  * Ports are published later, by the endpoint Docker makes the gateway (publication.ts).
  */
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import {
   OPT,
   type CreateEndpointRequest,
@@ -21,7 +22,6 @@ import {
   type JoinResponse,
   type PortBinding,
 } from '../docker/api.js';
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import { notFound, wrapError } from '../errors.js';
 import { leaseOf, type StagingLease } from '../host/staging-netns.js';
 import { CHAIN_IFNAME, shortId } from '../names.js';
