@@ -137,7 +137,7 @@ export class EndpointOps {
     if (inputs.bindings.length > 0) this.bindings.set(record.id, inputs.bindings);
     if (!background) return interfaceReply(req, await this.runChain(network, record, lease, watch));
     this.setups.start(record.id, () =>
-      this.locks.withLock(`ep:${record.id}`, async () => {
+      this.afterReply(record.id, async () => {
         try {
           await this.runChain(network, record, lease, new Stopwatch());
         } catch (err) {
@@ -221,7 +221,7 @@ export class EndpointOps {
         // Published ports go before the answer: a new container may want the same host port at once.
         await this.publisher.unpublish(record);
         // Queued behind this call on the endpoint's lock, so a CreateEndpoint of the same ID waits for it.
-        this.teardowns.start(record, () => this.locks.withLock(`ep:${record.id}`, () => this.teardown(record)));
+        this.teardowns.start(record, () => this.afterReply(record.id, () => this.teardown(record)));
       } catch (err) {
         throw wrapError(err, `DeleteEndpoint ${shortId(req.EndpointID)}`);
       }
@@ -347,6 +347,18 @@ export class EndpointOps {
     });
   }
 
+  /**
+   * Work set off by a reply: queued on the endpoint's lock at once, so every later call for the endpoint waits
+   * for it, but started on the event loop's next turn. A free lock's turn is a microtask, which would run the
+   * work's synchronous start (a journal write, a chain's checks) before the reply reaches Docker.
+   */
+  private afterReply<T>(endpointId: string, work: () => Promise<T>): Promise<T> {
+    return this.locks.withLock(`ep:${endpointId}`, async () => {
+      await nextTurn();
+      return work();
+    });
+  }
+
   async join(req: JoinRequest): Promise<JoinResponse> {
     try {
       await this.setups.settled(req.EndpointID);
@@ -359,16 +371,12 @@ export class EndpointOps {
     }
     if (req.SandboxKey && record.sandboxKey !== req.SandboxKey) {
       // Which container the endpoint is part of decides whose ports clash. Memory serves this run; the
-      // journal keeps it for after a restart, written off Docker's path: queued on the endpoint's lock now
-      // (so a DeleteEndpoint after it never sees the record come back), written on the next turn of the
-      // event loop, as a free lock would otherwise run the write before this reply goes out.
+      // journal keeps it for after a restart, written off Docker's path (a DeleteEndpoint after it still
+      // never sees the record come back).
       record.sandboxKey = req.SandboxKey;
-      void this.locks
-        .withLock(`ep:${req.EndpointID}`, async () => {
-          await nextTurn();
-          if (this.endpoints.get(record.id) === record) await this.deps.endpoints.put(record.id, record);
-        })
-        .catch((err: unknown) => this.deps.logger.warn({ err, endpoint: record.id }, 'could not journal the endpoint sandbox; kept in memory'));
+      void this.afterReply(record.id, async () => {
+        if (this.endpoints.get(record.id) === record) await this.deps.endpoints.put(record.id, record);
+      }).catch((err: unknown) => this.deps.logger.warn({ err, endpoint: record.id }, 'could not journal the endpoint sandbox; kept in memory'));
     }
     const reply: JoinResponse = { InterfaceName: { SrcName: record.hostLinkName, DstPrefix: 'eth' } };
     if (record.gatewayV4) reply.Gateway = record.gatewayV4;

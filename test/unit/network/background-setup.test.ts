@@ -54,6 +54,14 @@ describe('background set-up', () => {
     assert.equal((await h.endpointsStore.get(ep))?.status, 'ready');
   });
 
+  test('the chain starts only once the reply is out, not in the microtasks before it', async () => {
+    const ep = hexId();
+    await driver.createEndpoint(endpointRequest(net, ep));
+    assert.equal(h.cni.of('ADD').length, 0, 'no step of the chain ran before the caller had the reply');
+    await settle();
+    assert.equal(h.cni.of('ADD').length, 1, 'the chain runs right after');
+  });
+
   test('a chain that fails after the reply: Join reports its error, nothing is left, DeleteEndpoint twice is fine', async () => {
     h.cni.onAdd = async () => {
       await held.promise;
