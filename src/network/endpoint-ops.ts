@@ -371,8 +371,8 @@ export class EndpointOps {
     }
     if (req.SandboxKey && record.sandboxKey !== req.SandboxKey) {
       // Which container the endpoint is part of decides whose ports clash. Memory serves this run; the
-      // journal keeps it for after a restart, written off Docker's path (a DeleteEndpoint after it still
-      // never sees the record come back).
+      // journal keeps it for after a restart, written off Docker's path (afterReply: on the endpoint's lock,
+      // so a DeleteEndpoint after it never sees the record come back).
       record.sandboxKey = req.SandboxKey;
       void this.afterReply(record.id, async () => {
         if (this.endpoints.get(record.id) === record) await this.deps.endpoints.put(record.id, record);
